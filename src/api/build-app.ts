@@ -1,0 +1,60 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { invalidInput } from '../core/runtime-error.js';
+import type { RuntimeService } from '../service/runtime-service.js';
+import type { TaskService } from '../service/task-service.js';
+import { handleError } from './error-handler.js';
+import { registerRuntimeRoutes } from './routes/runtime-routes.js';
+import { registerTaskRoutes } from './routes/task-routes.js';
+import { typeboxValidatorCompiler } from './typebox-validator.js';
+
+export interface AppDeps {
+  logger: Logger;
+  bodyLimitBytes: number;
+  version: string;
+  tasks: TaskService;
+  runtime: RuntimeService;
+  metrics: Registry;
+  shutdown: AbortSignal;
+}
+
+/** Parses any body as JSON: clients omit or mislabel the content type; empty means none. */
+function parseJsonBody(
+  _request: unknown,
+  body: string,
+  done: (err: Error | null, value?: unknown) => void,
+): void {
+  if (body.trim() === '') {
+    done(null, undefined);
+    return;
+  }
+  try {
+    done(null, JSON.parse(body) as unknown);
+  } catch (error) {
+    done(invalidInput(`malformed JSON: ${error instanceof Error ? error.message : String(error)}`));
+  }
+}
+
+/** The HTTP layer: fastify with contract schemas, one error handler, thin routes. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes,
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+  app.setValidatorCompiler(typeboxValidatorCompiler);
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, parseJsonBody);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({
+      error: { code: 'not_found', message: `no route for ${request.method} ${request.url}` },
+    });
+  });
+  registerTaskRoutes(app, deps.tasks, deps.shutdown);
+  registerRuntimeRoutes(app, deps.runtime, deps.metrics, deps.version);
+  return app;
+}

@@ -1,0 +1,65 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '../core/error-code.js';
+import { RuntimeError } from '../core/runtime-error.js';
+import { InvalidTenantQuotaError } from '../ledger/tenant-quota-spec.js';
+import { httpStatusOf } from './http-status.js';
+
+interface Envelope {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+/** Fastify's own request errors (parsing, limits, media type) in contract terms. */
+function fromFastifyError(error: FastifyError): { status: number; envelope: Envelope } | undefined {
+  const status = error.statusCode ?? 500;
+  if (status >= 500) return undefined;
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return {
+      status: 413,
+      envelope: {
+        error: { code: 'invalid_input', message: `request body too large: ${error.message}` },
+      },
+    };
+  return {
+    status: status === 404 ? 404 : 400,
+    envelope: {
+      error: { code: status === 404 ? 'not_found' : 'invalid_input', message: error.message },
+    },
+  };
+}
+
+/**
+ * Maps every error to the contract's envelope. Unknown errors become 500 `internal` with a
+ * generic message (details go to the log, never to the client).
+ */
+export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  if (error instanceof RuntimeError) {
+    const status = httpStatusOf(error.code);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    void reply.code(status).send({
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.details === undefined ? {} : { details: error.details }),
+      },
+    } satisfies Envelope);
+    return;
+  }
+  if (error instanceof InvalidTenantQuotaError) {
+    void reply
+      .code(400)
+      .send({ error: { code: 'invalid_input', message: error.message } } satisfies Envelope);
+    return;
+  }
+  const mapped =
+    error instanceof Error && 'statusCode' in error
+      ? fromFastifyError(error as FastifyError)
+      : undefined;
+  if (mapped !== undefined) {
+    void reply.code(mapped.status).send(mapped.envelope);
+    return;
+  }
+  request.log.error({ err: error }, 'internal error');
+  void reply.code(500).send({
+    error: { code: 'internal', message: 'internal error; see the runtime log' },
+  } satisfies Envelope);
+}

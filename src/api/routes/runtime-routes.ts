@@ -1,0 +1,62 @@
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import {
+  CapabilityManifestSchema,
+  HealthSchema,
+  RuntimeConfigViewSchema,
+  RuntimeInfoSchema,
+  RuntimeResourcesSchema,
+} from '../../contract/runtime.js';
+import { ErrorEnvelopeSchema } from '../../contract/task-status.js';
+import type { RuntimeService } from '../../service/runtime-service.js';
+
+/** /api/v1/runtime/*, health, readiness and metrics. */
+export function registerRuntimeRoutes(
+  app: FastifyInstance,
+  runtime: RuntimeService,
+  metrics: Registry,
+  version: string,
+): void {
+  app.get('/api/v1/runtime/info', { schema: { response: { 200: RuntimeInfoSchema } } }, () =>
+    runtime.info(),
+  );
+  app.get(
+    '/api/v1/runtime/capabilities',
+    { schema: { response: { 200: CapabilityManifestSchema } } },
+    () => runtime.capabilities(),
+  );
+  app.get(
+    '/api/v1/runtime/config',
+    { schema: { response: { 200: RuntimeConfigViewSchema } } },
+    () => runtime.configView(),
+  );
+  app.get(
+    '/api/v1/runtime/resources',
+    { schema: { response: { 200: RuntimeResourcesSchema } } },
+    () => runtime.resources(),
+  );
+  app.get('/healthz', { schema: { response: { 200: HealthSchema } } }, () => ({
+    status: 'ok',
+    version,
+  }));
+  app.get(
+    '/readyz',
+    { schema: { response: { 200: HealthSchema, 503: ErrorEnvelopeSchema } } },
+    async (request, reply) => {
+      try {
+        runtime.checkReady();
+      } catch (error) {
+        request.log.error({ err: error }, 'readiness check failed');
+        const message = error instanceof Error ? error.message : String(error);
+        return reply.code(503).send({
+          error: { code: 'internal', message: `storage is not usable: ${message}` },
+        });
+      }
+      return { status: 'ready', version };
+    },
+  );
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.metrics();
+    return reply.type(metrics.contentType).send(text);
+  });
+}

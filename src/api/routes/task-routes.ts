@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import {
+  SubmitTaskRequestSchema,
+  SubmitTaskResponseSchema,
+  type SubmitTaskRequest,
+} from '../../contract/task-request.js';
+import { EventRecordSchema, TaskStatusResponseSchema } from '../../contract/task-status.js';
+import { ErrorEnvelopeSchema } from '../../contract/task-status.js';
+import { normalizeSubmitRequest } from '../../core/normalize-request.js';
+import type { TaskService } from '../../service/task-service.js';
+import { MAX_TIMER_MS } from '../../service/task-waiter.js';
+
+const TaskIdParams = Type.Object({ id: Type.String() });
+const errors = { 400: ErrorEnvelopeSchema, 404: ErrorEnvelopeSchema, 409: ErrorEnvelopeSchema };
+
+/** Canonical JSON (sorted keys) so a retried request hashes the same whatever its key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .map(
+        (key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`,
+      )
+      .join(',')}}`;
+  return JSON.stringify(value);
+}
+
+function hashRequest(body: SubmitTaskRequest): string {
+  const { idempotency_key: _key, ...rest } = body;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** /api/v1/tasks: submit, status, kill, events, wait. Handlers only call the service. */
+export function registerTaskRoutes(
+  app: FastifyInstance,
+  service: TaskService,
+  shutdown: AbortSignal,
+): void {
+  app.post(
+    '/api/v1/tasks',
+    {
+      schema: {
+        summary: 'Submit a task',
+        body: SubmitTaskRequestSchema,
+        response: { 200: SubmitTaskResponseSchema, 429: ErrorEnvelopeSchema, ...errors },
+      },
+    },
+    (request) => {
+      const body = request.body as SubmitTaskRequest;
+      const idempotencyKey = headerValue(request.headers['idempotency-key']);
+      const spec = normalizeSubmitRequest(body, idempotencyKey);
+      return service.submit(
+        spec,
+        spec.idempotency_key === undefined ? undefined : hashRequest(body),
+      );
+    },
+  );
+
+  app.get(
+    '/api/v1/tasks/:id',
+    {
+      schema: {
+        summary: 'Task status',
+        params: TaskIdParams,
+        response: { 200: TaskStatusResponseSchema, ...errors },
+      },
+    },
+    (request) => service.getStatus((request.params as { id: string }).id),
+  );
+
+  app.post(
+    '/api/v1/tasks/:id/kill',
+    {
+      schema: {
+        summary: 'Cancel a task (owner-gated with x-execgo-owner)',
+        params: TaskIdParams,
+        response: { 200: TaskStatusResponseSchema, 403: ErrorEnvelopeSchema, ...errors },
+      },
+    },
+    (request) =>
+      service.kill(
+        (request.params as { id: string }).id,
+        headerValue(request.headers['x-execgo-owner']),
+      ),
+  );
+
+  app.get(
+    '/api/v1/tasks/:id/events',
+    {
+      schema: {
+        summary: 'Task events, ascending seq',
+        params: TaskIdParams,
+        querystring: Type.Object({ after_seq: Type.Optional(Type.Integer({ minimum: 0 })) }),
+        response: { 200: Type.Array(EventRecordSchema), ...errors },
+      },
+    },
+    (request) =>
+      service.listEvents(
+        (request.params as { id: string }).id,
+        (request.query as { after_seq?: number }).after_seq ?? 0,
+      ),
+  );
+
+  app.get(
+    '/api/v1/tasks/:id/wait',
+    {
+      schema: {
+        summary: 'Long-poll: the status once terminal, or the current status after timeout_ms',
+        params: TaskIdParams,
+        querystring: Type.Object({
+          timeout_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS })),
+        }),
+        response: { 200: TaskStatusResponseSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const controller = new AbortController();
+      const onAbort = (): void => controller.abort();
+      request.raw.on('close', onAbort);
+      shutdown.addEventListener('abort', onAbort, { once: true });
+      try {
+        return await service.waitForTerminal(
+          (request.params as { id: string }).id,
+          (request.query as { timeout_ms?: number }).timeout_ms ?? 30_000,
+          controller.signal,
+        );
+      } finally {
+        request.raw.off('close', onAbort);
+        shutdown.removeEventListener('abort', onAbort);
+      }
+    },
+  );
+}

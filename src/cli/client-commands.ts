@@ -1,0 +1,142 @@
+import type { Command } from 'commander';
+import type { TaskStatusResponse } from '../contract/task-status.js';
+import { RuntimeClient } from './runtime-client.js';
+import { parseIntegerOption, readTaskInput } from './task-input.js';
+
+const TERMINAL = new Set(['success', 'failed', 'cancelled']);
+const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+/** Thrown when `wait` runs out of time; main turns it into exit code 3. */
+export class WaitTimeoutError extends Error {
+  constructor(readonly last: TaskStatusResponse) {
+    super(`task ${last.task_id} is still ${last.status}`);
+    this.name = 'WaitTimeoutError';
+  }
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Waits for a terminal status with the server's long-poll endpoint (no client-side
+ * polling): each request returns as soon as the task ends, or after a slice of the
+ * remaining time.
+ */
+export async function waitForTask(
+  client: RuntimeClient,
+  taskId: string,
+  timeoutMs: number | undefined,
+): Promise<TaskStatusResponse> {
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  const id = encodeURIComponent(taskId);
+  for (;;) {
+    const slice = Math.max(0, Math.min(60_000, deadline - Date.now()));
+    const status = await client.request<TaskStatusResponse>(
+      'GET',
+      `/api/v1/tasks/${id}/wait?timeout_ms=${Math.floor(slice)}`,
+    );
+    if (TERMINAL.has(status.status)) return status;
+    if (Date.now() >= deadline) throw new WaitTimeoutError(status);
+  }
+}
+
+function withServer(command: Command): Command {
+  return command.option('--server <url>', 'runtime base URL', DEFAULT_SERVER);
+}
+
+/** submit, status, wait, kill, run, events. */
+export function registerClientCommands(program: Command): void {
+  withServer(program.command('submit').description('submit a task and print the response'))
+    .option('--json <json>', 'task request as JSON')
+    .option('--file <path>', 'read the task request from a file (- for stdin)')
+    .action(async (options: { server: string; json?: string; file?: string }) => {
+      print(
+        await new RuntimeClient(options.server).request('POST', '/api/v1/tasks', {
+          body: readTaskInput(options),
+        }),
+      );
+    });
+
+  withServer(
+    program.command('status').description('print the status of a task').argument('<task_id>'),
+  ).action(async (taskId: string, options: { server: string }) => {
+    print(
+      await new RuntimeClient(options.server).request(
+        'GET',
+        `/api/v1/tasks/${encodeURIComponent(taskId)}`,
+      ),
+    );
+  });
+
+  withServer(
+    program.command('events').description('print the events of a task').argument('<task_id>'),
+  ).action(async (taskId: string, options: { server: string }) => {
+    print(
+      await new RuntimeClient(options.server).request(
+        'GET',
+        `/api/v1/tasks/${encodeURIComponent(taskId)}/events`,
+      ),
+    );
+  });
+
+  withServer(
+    program
+      .command('wait')
+      .description('wait until a task is terminal and print it')
+      .argument('<task_id>'),
+  )
+    .option('--timeout-ms <ms>', 'give up after this long (exit code 3)', parseIntegerOption)
+    .option(
+      '--poll-interval-ms <ms>',
+      'accepted for compatibility; waiting uses server long-poll',
+      parseIntegerOption,
+      500,
+    )
+    .action(async (taskId: string, options: { server: string; timeoutMs?: number }) => {
+      print(await waitForTask(new RuntimeClient(options.server), taskId, options.timeoutMs));
+    });
+
+  withServer(program.command('kill').description('cancel a task').argument('<task_id>'))
+    .option('--owner <owner>', 'owner for owner-gated tasks (env EXECGO_RUNTIME_OWNER)')
+    .action(async (taskId: string, options: { server: string; owner?: string }) => {
+      const owner = options.owner ?? process.env.EXECGO_RUNTIME_OWNER;
+      print(
+        await new RuntimeClient(options.server).request(
+          'POST',
+          `/api/v1/tasks/${encodeURIComponent(taskId)}/kill`,
+          {
+            ...(owner === undefined || owner === ''
+              ? {}
+              : { headers: { 'x-execgo-owner': owner } }),
+          },
+        ),
+      );
+    });
+
+  withServer(
+    program.command('run').description('submit a task, wait for it, print the final status'),
+  )
+    .option('--json <json>', 'task request as JSON')
+    .option('--file <path>', 'read the task request from a file (- for stdin)')
+    .option(
+      '--timeout-ms <ms>',
+      'give up waiting after this long (exit code 3)',
+      parseIntegerOption,
+    )
+    .option(
+      '--poll-interval-ms <ms>',
+      'accepted for compatibility; waiting uses server long-poll',
+      parseIntegerOption,
+      500,
+    )
+    .action(
+      async (options: { server: string; json?: string; file?: string; timeoutMs?: number }) => {
+        const client = new RuntimeClient(options.server);
+        const submitted = await client.request<{ task_id: string }>('POST', '/api/v1/tasks', {
+          body: readTaskInput(options),
+        });
+        print(await waitForTask(client, submitted.task_id, options.timeoutMs));
+      },
+    );
+}

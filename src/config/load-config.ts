@@ -1,0 +1,152 @@
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { invalidInput } from '../core/runtime-error.js';
+import { parseTenantQuotas } from '../ledger/tenant-quota-spec.js';
+import type { RuntimeConfig } from './runtime-config.js';
+
+/** Raw options as the CLI (or a test) provides them; strings where a flag was parsed. */
+export interface ConfigInput {
+  listenAddr?: string;
+  dataDir?: string;
+  maxRunningTasks?: number | string;
+  maxQueuedTasks?: number | string;
+  terminationGraceMs?: number | string;
+  resultRetentionSecs?: number | string;
+  gcIntervalMs?: number | string;
+  dispatchPollIntervalMs?: number | string;
+  cgroupRoot?: string;
+  runtimeId?: string;
+  defaultCapabilityMode?: string;
+  disableLinuxSandbox?: boolean;
+  disableCgroup?: boolean;
+  capacityMemoryBytes?: number | string;
+  capacityPids?: number | string;
+  tenantQuota?: string[];
+  durable?: boolean;
+  maxBodyBytes?: number | string;
+  logLevel?: string;
+  shimPath?: string;
+}
+
+const CHILD_ENV_KEYS = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'USER'] as const;
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** The package version, read once from package.json. */
+export function readPackageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function parseInteger(
+  name: string,
+  raw: number | string | undefined,
+  min: number,
+  fallback?: number,
+): number {
+  if (raw === undefined || raw === '') {
+    if (fallback === undefined) throw invalidInput(`${name} is required`);
+    return fallback;
+  }
+  const value = typeof raw === 'number' ? raw : Number(raw.trim());
+  if (!Number.isSafeInteger(value) || value < min)
+    throw invalidInput(`${name} must be an integer >= ${min}, got "${String(raw)}"`);
+  return value;
+}
+
+function parseOptionalInteger(name: string, raw: number | string | undefined): number | undefined {
+  return raw === undefined || raw === '' ? undefined : parseInteger(name, raw, 1);
+}
+
+function parseBoolean(name: string, raw: string | undefined): boolean {
+  if (raw === undefined || raw === '') return false;
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw invalidInput(`${name} must be a boolean (1/0/true/false), got "${raw}"`);
+}
+
+/** Splits `host:port`, `[v6]:port` or `:port`. */
+export function parseListenAddr(addr: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr.trim());
+  if (match === null) throw invalidInput(`listen address must be host:port, got "${addr}"`);
+  const host = match[1] ?? (match[2] === '' || match[2] === undefined ? '0.0.0.0' : match[2]);
+  const port = Number(match[3]);
+  if (port > 65535) throw invalidInput(`listen port out of range in "${addr}"`);
+  return { host, port };
+}
+
+/**
+ * Builds the runtime configuration from flags with environment fallbacks (the only place the
+ * server reads process.env), validates it once and freezes it.
+ */
+export function loadConfig(
+  input: ConfigInput,
+  env: NodeJS.ProcessEnv = process.env,
+): RuntimeConfig {
+  const listen = parseListenAddr(input.listenAddr ?? '127.0.0.1:8080');
+  const mode =
+    input.defaultCapabilityMode ?? env.EXECGO_RUNTIME_DEFAULT_CAPABILITY_MODE ?? 'adaptive';
+  if (mode !== 'adaptive' && mode !== 'strict')
+    throw invalidInput(`default capability mode must be adaptive or strict, got "${mode}"`);
+  const childBaseEnv: Record<string, string> = {};
+  for (const key of CHILD_ENV_KEYS) {
+    const value = env[key];
+    if (value !== undefined) childBaseEnv[key] = value;
+  }
+  const capacityMemory = input.capacityMemoryBytes ?? env.EXECGO_RUNTIME_CAPACITY_MEMORY_BYTES;
+  const capacityPids = input.capacityPids ?? env.EXECGO_RUNTIME_CAPACITY_PIDS;
+  const config: RuntimeConfig = {
+    runtimeId: input.runtimeId ?? env.EXECGO_RUNTIME_ID ?? `${os.hostname()}-${listen.port}`,
+    version: readPackageVersion(),
+    listenHost: listen.host,
+    listenPort: listen.port,
+    dataDir: path.resolve(input.dataDir ?? 'data'),
+    maxRunningTasks: parseInteger('max-running-tasks', input.maxRunningTasks, 1, 4),
+    maxQueuedTasks: parseInteger('max-queued-tasks', input.maxQueuedTasks, 0, 128),
+    terminationGraceMs: parseInteger('termination-grace-ms', input.terminationGraceMs, 0, 5000),
+    resultRetentionSecs: parseInteger(
+      'result-retention-secs',
+      input.resultRetentionSecs,
+      0,
+      604800,
+    ),
+    gcIntervalMs: parseInteger('gc-interval-ms', input.gcIntervalMs, 10, 1000),
+    dispatchPollIntervalMs: parseInteger(
+      'dispatch-poll-interval-ms',
+      input.dispatchPollIntervalMs,
+      10,
+      250,
+    ),
+    defaultCapabilityMode: mode,
+    disableLinuxSandbox:
+      input.disableLinuxSandbox === true ||
+      parseBoolean(
+        'EXECGO_RUNTIME_DISABLE_LINUX_SANDBOX',
+        env.EXECGO_RUNTIME_DISABLE_LINUX_SANDBOX,
+      ),
+    disableCgroup:
+      input.disableCgroup === true ||
+      parseBoolean('EXECGO_RUNTIME_DISABLE_CGROUP', env.EXECGO_RUNTIME_DISABLE_CGROUP),
+    tenantQuotas: parseTenantQuotas(input.tenantQuota ?? []),
+    durable:
+      input.durable === true || parseBoolean('EXECGO_RUNTIME_DURABLE', env.EXECGO_RUNTIME_DURABLE),
+    bodyLimitBytes: parseInteger('max-body-bytes', input.maxBodyBytes, 1024, 8 * 1024 * 1024),
+    logLevel: input.logLevel ?? env.EXECGO_RUNTIME_LOG_LEVEL ?? 'info',
+    childBaseEnv,
+    shimPath:
+      input.shimPath ??
+      env.EXECGO_RUNTIME_SHIM_PATH ??
+      path.join(PACKAGE_ROOT, 'native/build/execgo-shim'),
+  };
+  const memory = parseOptionalInteger('capacity-memory-bytes', capacityMemory);
+  if (memory !== undefined) config.capacityMemoryBytes = memory;
+  const pids = parseOptionalInteger('capacity-pids', capacityPids);
+  if (pids !== undefined) config.capacityPids = pids;
+  const cgroupRoot = input.cgroupRoot ?? env.EXECGO_RUNTIME_CGROUP_ROOT;
+  if (cgroupRoot !== undefined && cgroupRoot !== '') config.cgroupRoot = path.resolve(cgroupRoot);
+  return Object.freeze(config);
+}

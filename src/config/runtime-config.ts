@@ -1,0 +1,40 @@
+import type { CapabilityMode } from '../contract/task-request.js';
+import type { TenantQuota } from '../ledger/resource-amounts.js';
+
+/** The validated, frozen configuration of one runtime instance. */
+export interface RuntimeConfig {
+  runtimeId: string;
+  version: string;
+  listenHost: string;
+  listenPort: number;
+  /** Absolute. */
+  dataDir: string;
+  maxRunningTasks: number;
+  maxQueuedTasks: number;
+  terminationGraceMs: number;
+  resultRetentionSecs: number;
+  gcIntervalMs: number;
+  /** Safety-net sweep interval; dispatch itself is event-driven. */
+  dispatchPollIntervalMs: number;
+  cgroupRoot?: string;
+  defaultCapabilityMode: CapabilityMode;
+  disableLinuxSandbox: boolean;
+  disableCgroup: boolean;
+  capacityMemoryBytes?: number;
+  capacityPids?: number;
+  tenantQuotas: readonly TenantQuota[];
+  /** synchronous=FULL and fsync of task files. */
+  durable: boolean;
+  bodyLimitBytes: number;
+  logLevel: string;
+  /** PATH, HOME, LANG, TMPDIR, USER of the runtime's own environment, when set. */
+  childBaseEnv: Readonly<Record<string, string>>;
+  shimPath: string;
+}
+
+/** The contract's listen_addr form. */
+export function formatListenAddr(config: Pick<RuntimeConfig, 'listenHost' | 'listenPort'>): string {
+  return config.listenHost.includes(':')
+    ? `[${config.listenHost}]:${config.listenPort}`
+    : `${config.listenHost}:${config.listenPort}`;
+}

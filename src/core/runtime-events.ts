@@ -1,0 +1,27 @@
+import { EventEmitter } from 'node:events';
+import type { TaskRecord } from './task-record.js';
+import type { TaskStatus } from './task-status.js';
+
+/**
+ * Typed lifecycle events: the backbone that feeds metrics, logs, long-poll waiters and
+ * tests. Nobody reaches into internals to learn that a task changed.
+ */
+export interface RuntimeEventMap {
+  'task:accepted': [record: TaskRecord];
+  'task:rejected': [code: string];
+  'task:dispatched': [record: TaskRecord];
+  'task:started': [taskId: string];
+  'task:finished': [record: TaskRecord];
+  'task:changed': [taskId: string, status: TaskStatus];
+  'task:output': [taskId: string];
+  'ledger:changed': [];
+}
+
+export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {
+  constructor() {
+    super();
+    // Every long-poll waiter and stream subscribes; the default of 10 is a leak heuristic
+    // that does not fit a server with many concurrent waiters.
+    this.setMaxListeners(0);
+  }
+}

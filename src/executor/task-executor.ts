@@ -1,0 +1,202 @@
+import fs from 'node:fs';
+import type { Logger } from 'pino';
+import type { RuntimeConfig } from '../config/runtime-config.js';
+import type { Clock } from '../core/clock.js';
+import type { Failpoints } from '../core/failpoints.js';
+import { RuntimeError } from '../core/runtime-error.js';
+import type { TaskRecord } from '../core/task-record.js';
+import type { SandboxBuilder } from '../sandbox/task-command.js';
+import { buildProgramInvocation } from '../sandbox/task-command.js';
+import type { CreatedCgroups, TaskCgroups } from '../sandbox/task-cgroups.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
+import { prepareWorkspace } from '../store/task-files.js';
+import { scriptPath, type TaskPaths } from '../store/task-paths.js';
+import type { TaskStore } from '../store/task-store.js';
+import { encodeLaunchSpec, type LaunchSpec } from './launch-spec.js';
+import type { NotifyKind } from './notify-watcher.js';
+import { isSameProcessAlive, signalIfSame } from './process-identity.js';
+import { spawnGatedShim } from './shim-launcher.js';
+import type { TaskFinisher } from './task-finisher.js';
+
+export interface ExecutorDeps {
+  config: RuntimeConfig;
+  store: TaskStore;
+  logger: Logger;
+  clock: Clock;
+  sandbox: SandboxBuilder;
+  cgroups: TaskCgroups;
+  failpoints: Failpoints;
+  finisher: TaskFinisher;
+  notifyDir: string;
+  pathsOf(taskId: string): TaskPaths;
+}
+
+function describeError(error: unknown): RuntimeError {
+  if (error instanceof RuntimeError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new RuntimeError('launch_failed', `could not launch the task: ${message}`, undefined, {
+    cause: error,
+  });
+}
+
+/**
+ * Starts tasks under their shims and follows them to the end. The server only writes state
+ * and reads records; the shim owns the process. A task is launched in this order, each step
+ * durable before the next: row `running` with reservation → launch.spec → shim spawned at
+ * its gate → shim identity committed → gate opened.
+ */
+export class TaskExecutor {
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  /** Launches a task that was just marked running. Failures end the task, never throw. */
+  launch(record: TaskRecord): void {
+    const { deps } = this;
+    const paths = deps.pathsOf(record.taskId);
+    let cgroupDirs: string[] = [];
+    try {
+      const cwd = prepareWorkspace(paths, record.plan.effective_sandbox.workspace_subdir);
+      const cgroups = deps.cgroups.create(record.taskId, {
+        enforce: record.plan.resource_enforcement.cgroup_enforced,
+        ...(record.spec.limits.memory_bytes === undefined
+          ? {}
+          : { memoryBytes: record.spec.limits.memory_bytes }),
+        ...(record.plan.resource_enforcement.pids_enforced &&
+        record.spec.limits.pids_max !== undefined
+          ? { pidsMax: record.spec.limits.pids_max }
+          : {}),
+      });
+      cgroupDirs = cgroups.dirs;
+      const spec = this.buildLaunchSpec(record, paths, cwd, cgroups);
+      for (const file of [paths.startRecordPath, paths.exitRecordPath])
+        fs.rmSync(file, { force: true });
+      writeFileAtomic(paths.launchSpecPath, encodeLaunchSpec(spec), {
+        durable: deps.config.durable,
+      });
+      const shim = spawnGatedShim(
+        deps.config.shimPath,
+        paths.launchSpecPath,
+        paths.shimLogPath,
+        () => {
+          this.onShimExit(record.taskId);
+        },
+      );
+      deps.failpoints.hit('after-shim-spawn');
+      try {
+        deps.store.recordShim(record.taskId, shim.identity, { cgroupDirs }, deps.clock.now());
+      } catch (error) {
+        shim.abort();
+        throw error;
+      }
+      deps.failpoints.hit('after-shim-recorded');
+      shim.open();
+    } catch (error) {
+      const failure = describeError(error);
+      deps.logger.warn({ task_id: record.taskId, err: error }, 'task launch failed');
+      deps.cgroups.remove(cgroupDirs);
+      deps.finisher.finishUnstarted(record, {
+        status: 'failed',
+        error: {
+          code: failure.code,
+          message: failure.message,
+          ...(failure.details === undefined ? {} : { details: failure.details }),
+        },
+      });
+    }
+  }
+
+  /** Reacts to a shim's notify file. */
+  onNotify(taskId: string, kind: NotifyKind): void {
+    const record = this.deps.store.getTask(taskId);
+    if (record === undefined || record.status !== 'running') return;
+    if (kind === 'started') this.deps.finisher.recordStartFromShim(record);
+    else this.deps.finisher.finishFromExitRecord(record);
+  }
+
+  /** Asks a running task's shim to terminate it (SIGTERM, then SIGKILL after the grace). */
+  requestTermination(record: TaskRecord): void {
+    if (record.shim === undefined) return;
+    if (!signalIfSame(record.shim, 'SIGTERM'))
+      this.deps.logger.warn(
+        { task_id: record.taskId },
+        'supervisor not alive for kill; sweep will settle it',
+      );
+  }
+
+  /**
+   * Safety net behind inotify: settles running tasks whose exit went unnoticed and those
+   * whose supervisor died without an outcome.
+   */
+  sweep(): void {
+    for (const record of this.deps.store.listRunning()) this.settle(record);
+  }
+
+  /** Settles one running task from what is on disk and in /proc. */
+  settle(record: TaskRecord): void {
+    const { finisher } = this.deps;
+    if (record.pid === undefined) finisher.recordStartFromShim(record);
+    if (finisher.finishFromExitRecord(record)) return;
+    if (record.shim === undefined || isSameProcessAlive(record.shim)) return;
+    // The shim may have written its record between our two reads.
+    if (finisher.finishFromExitRecord(record)) return;
+    finisher.finishLost(record, 'the supervisor exited without recording an outcome');
+  }
+
+  private onShimExit(taskId: string): void {
+    const record = this.deps.store.getTask(taskId);
+    if (record?.status === 'running') this.settle(record);
+  }
+
+  private buildLaunchSpec(
+    record: TaskRecord,
+    paths: TaskPaths,
+    cwd: string,
+    cgroups: CreatedCgroups,
+  ): LaunchSpec {
+    const { config } = this.deps;
+    const { spec, plan } = record;
+    const script =
+      spec.execution.kind === 'script'
+        ? scriptPath(paths.taskDir, spec.execution.interpreter)
+        : undefined;
+    const program = buildProgramInvocation(spec.execution, config.childBaseEnv, script);
+    const wrapped = this.deps.sandbox.wrap(program, plan, {
+      taskDir: paths.taskDir,
+      workspaceDir: cwd,
+      dataDir: config.dataDir,
+      shimPath: config.shimPath,
+    });
+    const enforcement = plan.resource_enforcement;
+    return {
+      taskId: record.taskId,
+      exe: wrapped.exe,
+      argv: wrapped.argv,
+      env: wrapped.env,
+      cwd,
+      ...(spec.execution.stdin === undefined ? {} : { stdinPath: paths.stdinPath }),
+      stdoutPath: paths.stdoutPath,
+      stderrPath: paths.stderrPath,
+      startRecordPath: paths.startRecordPath,
+      exitRecordPath: paths.exitRecordPath,
+      notifyDir: this.deps.notifyDir,
+      wallMs: spec.limits.wall_time_ms,
+      ...(spec.limits.idle_timeout_ms === undefined ? {} : { idleMs: spec.limits.idle_timeout_ms }),
+      graceMs: config.terminationGraceMs,
+      ...(enforcement.cpu_time_enforced && spec.limits.cpu_time_sec !== undefined
+        ? { rlimitCpuSec: spec.limits.cpu_time_sec }
+        : {}),
+      // With a cgroup memory limit, RLIMIT_AS is left off: it counts address space, not
+      // memory, and would make allocations fail long before the real limit (and its OOM
+      // verdict) is reached.
+      ...(enforcement.memory_enforced &&
+      spec.limits.memory_bytes !== undefined &&
+      !cgroups.memoryLimited
+        ? { rlimitAsBytes: spec.limits.memory_bytes }
+        : {}),
+      rlimitFsizeBytes: spec.limits.log_max_bytes,
+      noNewPrivs: wrapped.noNewPrivs,
+      cgroupDirs: cgroups.dirs,
+      signalMode: wrapped.signalMode,
+      durable: config.durable,
+    };
+  }
+}

@@ -1,0 +1,218 @@
+import type { Logger } from 'pino';
+import type { NewEvent, TaskRecord } from '../core/task-record.js';
+import type { Clock } from '../core/clock.js';
+import type { EventType } from '../contract/task-status.js';
+import type { Failpoints } from '../core/failpoints.js';
+import type { RuntimeEvents } from '../core/runtime-events.js';
+import type { TerminalStatus } from '../core/task-status.js';
+import type { TaskCgroups } from '../sandbox/task-cgroups.js';
+import { buildTerminalSnapshot, type TerminalFacts } from '../service/task-snapshot.js';
+import type { TaskStore } from '../store/task-store.js';
+import { readIfExists, writeResultFile } from '../store/task-files.js';
+import type { TaskPaths } from '../store/task-paths.js';
+import { classifyOutcome, type TaskOutcome } from './outcome.js';
+import { readStartTicks } from './process-identity.js';
+import { parseExitRecord, parseStartRecord } from './shim-records.js';
+
+const TERMINAL_EVENT: Record<TerminalStatus, EventType> = {
+  success: 'finished',
+  failed: 'failed',
+  cancelled: 'cancelled',
+};
+
+/** Ticks within which the program must have started after its shim to be "ours". */
+const PROGRAM_START_WINDOW_TICKS = 3000;
+
+export interface FinisherDeps {
+  store: TaskStore;
+  events: RuntimeEvents;
+  logger: Logger;
+  clock: Clock;
+  cgroups: TaskCgroups;
+  failpoints: Failpoints;
+  durable: boolean;
+  pathsOf(taskId: string): TaskPaths;
+}
+
+/**
+ * Brings tasks to their terminal state. Every path is idempotent: the row's state machine
+ * refuses a second terminal transition, result.json is rewritten identically, and cgroup
+ * removal tolerates absence — so replaying after a crash at any point is safe.
+ */
+export class TaskFinisher {
+  constructor(private readonly deps: FinisherDeps) {}
+
+  /** Records the program's start from the shim's start record, once. */
+  recordStartFromShim(record: TaskRecord): void {
+    if (record.pid !== undefined) return;
+    const text = readIfExists(this.deps.pathsOf(record.taskId).startRecordPath);
+    const start = text === undefined ? undefined : parseStartRecord(text);
+    if (start === undefined) return;
+    if (
+      this.deps.store.recordStarted(
+        record.taskId,
+        { pid: start.pid, pgid: start.pgid, startedAt: start.startedAtMs },
+        this.deps.clock.now(),
+      )
+    )
+      this.deps.events.emit('task:started', record.taskId);
+  }
+
+  /**
+   * Finishes a task from its exit record. Returns false when there is no exit record yet
+   * (the task is still running).
+   */
+  finishFromExitRecord(record: TaskRecord, extraEvents: readonly NewEvent[] = []): boolean {
+    const paths = this.deps.pathsOf(record.taskId);
+    const text = readIfExists(paths.exitRecordPath);
+    if (text === undefined) return false;
+    const exit = parseExitRecord(text);
+    if (exit === undefined) {
+      this.finishLost(record, 'the supervisor left an unreadable exit record');
+      return true;
+    }
+    this.recordStartFromShim(record);
+    const current = this.deps.store.getTask(record.taskId) ?? record;
+    const dirs = current.launch?.cgroupDirs ?? [];
+    const cgroup = this.deps.cgroups.report(dirs);
+    const { limits } = current.spec;
+    const outcome = classifyOutcome(
+      exit,
+      {
+        wallTimeMs: limits.wall_time_ms,
+        ...(limits.cpu_time_sec === undefined ? {} : { cpuTimeSec: limits.cpu_time_sec }),
+        ...(limits.memory_bytes === undefined ? {} : { memoryBytes: limits.memory_bytes }),
+        ...(limits.idle_timeout_ms === undefined ? {} : { idleTimeoutMs: limits.idle_timeout_ms }),
+      },
+      cgroup,
+    );
+    this.deps.failpoints.hit('after-exit-observed');
+    const events: NewEvent[] = [...extraEvents];
+    if (exit.reason === 'timeout')
+      events.push({
+        type: 'timeout_triggered',
+        message: `wall time ${limits.wall_time_ms} ms exceeded`,
+        data: { term_sent_at_ms: exit.termSentAtMs, forced_kill: exit.forcedKill },
+      });
+    if (exit.reason === 'idle_timeout')
+      events.push({
+        type: 'idle_timeout_triggered',
+        message: `no output for ${limits.idle_timeout_ms ?? 0} ms`,
+        data: { term_sent_at_ms: exit.termSentAtMs, forced_kill: exit.forcedKill },
+      });
+    this.complete(
+      current,
+      outcome,
+      {
+        outcome,
+        finishedAt: exit.finishedAtMs,
+        updatedAt: this.deps.clock.now(),
+        exit,
+        ...(cgroup === undefined ? {} : { cgroup }),
+      },
+      events,
+    );
+    this.deps.cgroups.remove(dirs);
+    return true;
+  }
+
+  /**
+   * The supervisor is gone without an outcome. Whatever it left behind is killed (via the
+   * cgroup when there is one, else the program's process group if it is provably ours),
+   * and the task fails with `internal`.
+   */
+  finishLost(record: TaskRecord, message: string, extraEvents: readonly NewEvent[] = []): void {
+    const current = this.deps.store.getTask(record.taskId) ?? record;
+    const dirs = current.launch?.cgroupDirs ?? [];
+    this.killLeftovers(current);
+    const cgroup = this.deps.cgroups.report(dirs);
+    const now = this.deps.clock.now();
+    const outcome: TaskOutcome = {
+      status: 'failed',
+      error: { code: 'internal', message, details: { shim_pid: current.shim?.pid } },
+    };
+    this.complete(
+      current,
+      outcome,
+      { outcome, finishedAt: now, updatedAt: now, ...(cgroup === undefined ? {} : { cgroup }) },
+      extraEvents,
+    );
+    this.deps.cgroups.remove(dirs);
+  }
+
+  /** Ends a task that never started (cancelled while queued, or failed before launch). */
+  finishUnstarted(
+    record: TaskRecord,
+    outcome: TaskOutcome,
+    extraEvents: readonly NewEvent[] = [],
+  ): boolean {
+    const now = this.deps.clock.now();
+    return this.complete(
+      record,
+      outcome,
+      { outcome, finishedAt: now, updatedAt: now },
+      extraEvents,
+    );
+  }
+
+  private killLeftovers(record: TaskRecord): void {
+    const pgid = record.pgid;
+    const shim = record.shim;
+    if (pgid === undefined || shim === undefined || pgid <= 1 || pgid === process.pid) return;
+    // pgid is the program's pid. Signal the group only if its leader is the process our shim
+    // started (started shortly after the shim), never a process that reused the number.
+    const ticks = readStartTicks(pgid);
+    if (ticks === undefined) return;
+    if (ticks < shim.startTicks || ticks - shim.startTicks > PROGRAM_START_WINDOW_TICKS) return;
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private complete(
+    record: TaskRecord,
+    outcome: TaskOutcome,
+    facts: TerminalFacts,
+    extraEvents: readonly NewEvent[],
+  ): boolean {
+    const paths = this.deps.pathsOf(record.taskId);
+    const snapshot = buildTerminalSnapshot(record, paths, facts);
+    writeResultFile(paths, snapshot, this.deps.durable);
+    this.deps.failpoints.hit('after-result-written');
+    const events: NewEvent[] = [
+      ...extraEvents,
+      {
+        type: TERMINAL_EVENT[outcome.status],
+        ...(outcome.error === undefined ? {} : { message: outcome.error.message }),
+        data: {
+          status: outcome.status,
+          ...(outcome.error === undefined ? {} : { code: outcome.error.code }),
+          ...(outcome.exitCode === undefined ? {} : { exit_code: outcome.exitCode }),
+          ...(outcome.exitSignal === undefined ? {} : { exit_signal: outcome.exitSignal }),
+        },
+      },
+    ];
+    if (record.reservedAt !== undefined && record.releasedAt === undefined)
+      events.push({ type: 'resource_released', data: record.reservation });
+    const changed = this.deps.store.complete(
+      record.taskId,
+      outcome.status,
+      snapshot,
+      facts.finishedAt,
+      facts.updatedAt,
+      events,
+    );
+    this.deps.failpoints.hit('after-terminal-commit');
+    if (!changed) return false;
+    const finished = this.deps.store.getTask(record.taskId);
+    this.deps.logger.info(
+      { task_id: record.taskId, status: outcome.status, code: outcome.error?.code },
+      'task finished',
+    );
+    if (finished !== undefined) this.deps.events.emit('task:finished', finished);
+    this.deps.events.emit('task:changed', record.taskId, outcome.status);
+    return true;
+  }
+}

@@ -1,0 +1,220 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { buildApp } from './api/build-app.js';
+import type { HostCapabilities } from './capabilities/host-capabilities.js';
+import { probeCapabilities } from './capabilities/probe-capabilities.js';
+import type { RuntimeConfig } from './config/runtime-config.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { Failpoints } from './core/failpoints.js';
+import { RuntimeEvents } from './core/runtime-events.js';
+import { NotifyWatcher } from './executor/notify-watcher.js';
+import { recoverTasks, removeOrphanTaskDirs, type RecoverySummary } from './executor/recovery.js';
+import { TaskExecutor } from './executor/task-executor.js';
+import { TaskFinisher } from './executor/task-finisher.js';
+import { ResourceLedger } from './ledger/resource-ledger.js';
+import { createRuntimeMetrics } from './metrics/runtime-metrics.js';
+import { createIsolation } from './sandbox/create-isolation.js';
+import { Dispatcher } from './scheduler/dispatcher.js';
+import { collectExpiredTasks } from './scheduler/garbage-collector.js';
+import { RuntimeService } from './service/runtime-service.js';
+import { TaskService } from './service/task-service.js';
+import { openDatabase } from './store/open-database.js';
+import { probeDataDirWritable } from './capabilities/probe-host.js';
+import { resolveTaskPaths } from './store/task-paths.js';
+import { TaskStore } from './store/task-store.js';
+
+/** Options a caller (CLI or test) may inject. */
+export interface RuntimeOptions {
+  logger?: Logger;
+  clock?: Clock;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A running runtime instance. */
+export interface Runtime {
+  readonly config: RuntimeConfig;
+  readonly events: RuntimeEvents;
+  readonly capabilities: HostCapabilities;
+  readonly tasks: TaskService;
+  readonly logger: Logger;
+  /** Recovers, starts dispatching and listens; resolves with the bound address. */
+  start(): Promise<{ host: string; port: number; recovery: RecoverySummary }>;
+  /** Graceful stop: refuses new work, stops listening; running tasks keep running. */
+  stop(): Promise<void>;
+  readonly app: FastifyInstance;
+  readonly metrics: Registry;
+}
+
+/**
+ * Wires one runtime from its configuration. No module-level state: two runtimes on two
+ * data directories can live in one process (the tests do this).
+ */
+export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Runtime {
+  const env = options.env ?? process.env;
+  const clock = options.clock ?? systemClock;
+  const logger =
+    options.logger ?? pino({ level: config.logLevel, base: { runtime_id: config.runtimeId } });
+  const tasksRoot = path.join(config.dataDir, 'tasks');
+  const notifyDir = path.join(config.dataDir, 'notify');
+  fs.mkdirSync(tasksRoot, { recursive: true });
+  fs.mkdirSync(notifyDir, { recursive: true });
+  const pathsOf = (taskId: string) => resolveTaskPaths(tasksRoot, taskId);
+
+  const store = new TaskStore(
+    openDatabase(path.join(config.dataDir, 'runtime.db'), { durable: config.durable }),
+  );
+  const capabilities = probeCapabilities(config, env);
+  const { sandbox, cgroups } = createIsolation(config, capabilities);
+  const events = new RuntimeEvents();
+  const failpoints = new Failpoints(env.EXECGO_RUNTIME_FAILPOINTS);
+  const ledger = new ResourceLedger(capabilities.capacity, config.tenantQuotas);
+  const finisher = new TaskFinisher({
+    store,
+    events,
+    logger,
+    clock,
+    cgroups,
+    failpoints,
+    durable: config.durable,
+    pathsOf,
+  });
+  const executor = new TaskExecutor({
+    config,
+    store,
+    logger,
+    clock,
+    sandbox,
+    cgroups,
+    failpoints,
+    finisher,
+    notifyDir,
+    pathsOf,
+  });
+  const dispatcher = new Dispatcher({ store, ledger, executor, events, clock, logger, failpoints });
+  const tasks = new TaskService({
+    config,
+    capabilities,
+    store,
+    ledger,
+    dispatcher,
+    executor,
+    finisher,
+    events,
+    clock,
+    logger,
+    failpoints,
+    pathsOf,
+  });
+  const startedAt = clock.now();
+  const runtimeService = new RuntimeService({
+    config,
+    capabilities,
+    ledger,
+    store,
+    startedAt,
+    checkStorage: () => {
+      store.checkWritable();
+      if (!probeDataDirWritable(config.dataDir))
+        throw new Error(`data dir ${config.dataDir} is not writable`);
+    },
+  });
+  const metrics = createRuntimeMetrics({ events, ledger, store });
+  const shutdown = new AbortController();
+  const app = buildApp({
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    version: config.version,
+    tasks,
+    runtime: runtimeService,
+    metrics,
+    shutdown: shutdown.signal,
+  });
+  const watcher = new NotifyWatcher(notifyDir, (taskId, kind) => {
+    executor.onNotify(taskId, kind);
+    const status = store.getTask(taskId)?.status;
+    if (kind === 'started' || status !== 'running') watcher.acknowledge(taskId, kind);
+  });
+  events.on('task:finished', (record) => dispatcher.onTaskFinished(record.taskId));
+  const timers: NodeJS.Timeout[] = [];
+
+  const guard = (what: string, fn: () => void) => () => {
+    try {
+      fn();
+    } catch (error) {
+      logger.error({ err: error }, `${what} failed`);
+    }
+  };
+
+  return {
+    config,
+    events,
+    capabilities,
+    tasks,
+    logger,
+    app,
+    metrics,
+    async start() {
+      const recovery = recoverTasks({ store, finisher, clock, logger, pathsOf });
+      const orphans = removeOrphanTaskDirs(tasksRoot, store, pathsOf);
+      if (orphans > 0) logger.info({ removed: orphans }, 'removed task directories without a row');
+      for (const record of store.listReserved())
+        ledger.restore(
+          record.taskId,
+          record.reservation,
+          record.tenant,
+          new Date(record.reservedAt ?? record.createdAt).toISOString(),
+        );
+      watcher.start();
+      dispatcher.start();
+      timers.push(
+        setInterval(
+          guard('supervision sweep', () => {
+            executor.sweep();
+            watcher.scan();
+            dispatcher.wake();
+          }),
+          config.dispatchPollIntervalMs,
+        ),
+        setInterval(
+          guard('garbage collection', () => {
+            collectExpiredTasks({
+              store,
+              clock,
+              logger,
+              retentionMs: config.resultRetentionSecs * 1000,
+              pathsOf,
+            });
+          }),
+          config.gcIntervalMs,
+        ),
+      );
+      await app.listen({ host: config.listenHost, port: config.listenPort });
+      const address = app.server.address();
+      const port =
+        typeof address === 'object' && address !== null ? address.port : config.listenPort;
+      logger.info(
+        {
+          host: config.listenHost,
+          port,
+          recovery,
+          capabilities: { warnings: capabilities.warnings },
+        },
+        'execgo-runtime listening',
+      );
+      return { host: config.listenHost, port, recovery };
+    },
+    async stop() {
+      tasks.startDraining();
+      dispatcher.stop();
+      for (const timer of timers) clearInterval(timer);
+      timers.length = 0;
+      watcher.stop();
+      shutdown.abort();
+      await app.close();
+      store.close();
+    },
+  };
+}

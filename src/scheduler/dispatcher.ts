@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import { formatTimestamp } from '../core/clock.js';
+import type { Failpoints } from '../core/failpoints.js';
+import type { RuntimeEvents } from '../core/runtime-events.js';
+import type { TaskExecutor } from '../executor/task-executor.js';
+import { selectDispatchable, type WaitingTask } from '../ledger/fair-dispatch.js';
+import type { ResourceLedger } from '../ledger/resource-ledger.js';
+import type { TaskStore } from '../store/task-store.js';
+
+export interface DispatcherDeps {
+  store: TaskStore;
+  ledger: ResourceLedger;
+  executor: TaskExecutor;
+  events: RuntimeEvents;
+  clock: Clock;
+  logger: Logger;
+  failpoints: Failpoints;
+}
+
+/**
+ * Moves accepted tasks to running when they fit. Woken by submissions and completions (no
+ * busy polling); several wake-ups in one tick coalesce into one pass. Fairness across
+ * tenants and FIFO within one come from `selectDispatchable`.
+ */
+export class Dispatcher {
+  private isScheduled = false;
+  private isStopped = true;
+  private cursor: string | undefined;
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  start(): void {
+    this.isStopped = false;
+    this.wake();
+  }
+
+  stop(): void {
+    this.isStopped = true;
+  }
+
+  /** Schedules a dispatch pass on the next turn of the event loop. */
+  wake(): void {
+    if (this.isScheduled || this.isStopped) return;
+    this.isScheduled = true;
+    setImmediate(() => {
+      this.isScheduled = false;
+      if (!this.isStopped) this.dispatchNow();
+    });
+  }
+
+  /** Returns a finished task's reservation to the ledger and looks for work that now fits. */
+  onTaskFinished(taskId: string): void {
+    if (this.deps.ledger.release(taskId) !== undefined) this.deps.events.emit('ledger:changed');
+    this.wake();
+  }
+
+  /** One dispatch pass: reserve and launch everything that fits now. */
+  dispatchNow(): void {
+    const { store, ledger, clock, events, failpoints } = this.deps;
+    if (ledger.getAvailable().task_slots <= 0) return;
+    const waiting: WaitingTask[] = store.listWaiting().map((row) => ({
+      task_id: row.taskId,
+      ...(row.tenant === undefined ? {} : { tenant: row.tenant }),
+      reservation: row.reservation,
+      seq: row.queueSeq,
+    }));
+    if (waiting.length === 0) return;
+    const { selected, cursor } = selectDispatchable(waiting, ledger, this.cursor);
+    this.cursor = cursor;
+    for (const task of selected) {
+      if (!ledger.fitsNow(task.reservation, task.tenant)) continue;
+      const at = clock.now();
+      const isDispatched = store.markDispatched(task.task_id, at, [
+        { type: 'resource_reserved', data: task.reservation },
+      ]);
+      if (!isDispatched) continue;
+      failpoints.hit('after-reserve-commit');
+      ledger.reserve(task.task_id, task.reservation, task.tenant, formatTimestamp(at));
+      events.emit('ledger:changed');
+      const record = store.getTask(task.task_id);
+      if (record === undefined) continue;
+      events.emit('task:dispatched', record);
+      events.emit('task:changed', record.taskId, 'running');
+      this.deps.executor.launch(record);
+    }
+  }
+}

@@ -1,0 +1,228 @@
+import type { Logger } from 'pino';
+import type { RuntimeConfig } from '../config/runtime-config.js';
+import type { HostCapabilities } from '../capabilities/host-capabilities.js';
+import type { SubmitTaskResponse } from '../contract/task-request.js';
+import type { EventRecord, TaskStatusResponse } from '../contract/task-status.js';
+import type { Clock } from '../core/clock.js';
+import type { Failpoints } from '../core/failpoints.js';
+import { RuntimeError } from '../core/runtime-error.js';
+import type { RuntimeEvents } from '../core/runtime-events.js';
+import type { NewEvent, TaskRecord } from '../core/task-record.js';
+import type { TaskSpec } from '../core/task-spec.js';
+import { isTerminal } from '../core/task-status.js';
+import type { TaskExecutor } from '../executor/task-executor.js';
+import type { TaskFinisher } from '../executor/task-finisher.js';
+import type { ResourceLedger } from '../ledger/resource-ledger.js';
+import { resolveExecutionPlan } from '../plan/resolve-plan.js';
+import type { Dispatcher } from '../scheduler/dispatcher.js';
+import { createTaskFiles } from '../store/task-files.js';
+import type { TaskPaths } from '../store/task-paths.js';
+import type { TaskListQuery, TaskStore } from '../store/task-store.js';
+import { buildLiveSnapshot } from './task-snapshot.js';
+import { waitForTaskChange } from './task-waiter.js';
+
+export interface TaskServiceDeps {
+  config: RuntimeConfig;
+  capabilities: HostCapabilities;
+  store: TaskStore;
+  ledger: ResourceLedger;
+  dispatcher: Dispatcher;
+  executor: TaskExecutor;
+  finisher: TaskFinisher;
+  events: RuntimeEvents;
+  clock: Clock;
+  logger: Logger;
+  failpoints: Failpoints;
+  pathsOf(taskId: string): TaskPaths;
+}
+
+/**
+ * The use cases behind the HTTP API. Routes call only this; this calls the store, the
+ * ledger, the dispatcher and the executor.
+ */
+export class TaskService {
+  private isDraining = false;
+
+  constructor(private readonly deps: TaskServiceDeps) {}
+
+  /** New submissions are refused from now on (graceful shutdown). */
+  startDraining(): void {
+    this.isDraining = true;
+  }
+
+  /** Validate → plan → capacity → queue length → persist → wake the dispatcher. */
+  submit(spec: TaskSpec, requestHash?: string): SubmitTaskResponse {
+    const { store, config, ledger, clock } = this.deps;
+    if (this.isDraining)
+      throw new RuntimeError(
+        'unavailable',
+        'the runtime is shutting down and accepts no new tasks',
+      );
+    if (spec.idempotency_key !== undefined) {
+      const existing = store.findByIdempotencyKey(spec.idempotency_key);
+      if (existing !== undefined) return this.replayIdempotent(existing, requestHash);
+    }
+    if (store.getTask(spec.task_id) !== undefined)
+      throw new RuntimeError('conflict', `task ${spec.task_id} already exists`, {
+        task_id: spec.task_id,
+      });
+    const plan = resolveExecutionPlan(spec, this.deps.capabilities, config.defaultCapabilityMode);
+    const reservation = {
+      task_slots: 1,
+      ...(spec.limits.memory_bytes === undefined ? {} : { memory_bytes: spec.limits.memory_bytes }),
+      ...(spec.limits.pids_max === undefined ? {} : { pids: spec.limits.pids_max }),
+    };
+    const tenant = spec.control_context?.tenant;
+    const admission = ledger.checkAdmissible(reservation, tenant);
+    if (!admission.ok) {
+      const scope =
+        admission.scope === 'tenant'
+          ? `tenant ${admission.tenant ?? ''} quota`
+          : 'runtime capacity';
+      throw new RuntimeError(
+        'insufficient_resources',
+        `${admission.resource} ${admission.requested} exceeds the ${scope} of ${admission.limit}`,
+        admission,
+      );
+    }
+    if (store.countAccepted() >= config.maxQueuedTasks)
+      throw new RuntimeError(
+        'resource_limit_exceeded',
+        `queue full: ${config.maxQueuedTasks} accepted tasks are already waiting`,
+        { max_queued_tasks: config.maxQueuedTasks },
+      );
+    const now = clock.now();
+    const record: TaskRecord = {
+      taskId: spec.task_id,
+      queueSeq: 0,
+      status: 'accepted',
+      spec,
+      plan,
+      reservation,
+      ...(tenant === undefined ? {} : { tenant }),
+      ...(spec.control_context?.owner === undefined ? {} : { owner: spec.control_context.owner }),
+      createdAt: now,
+      updatedAt: now,
+      ...(spec.idempotency_key === undefined ? {} : { idempotencyKey: spec.idempotency_key }),
+      ...(requestHash === undefined ? {} : { requestHash }),
+    };
+    const events: NewEvent[] = [
+      { type: 'submitted' },
+      { type: 'accepted' },
+      {
+        type: 'planned',
+        data: { effective_profile: plan.effective_sandbox.profile, degraded: plan.degraded },
+      },
+    ];
+    if (plan.degraded)
+      events.push({
+        type: 'degraded',
+        message: (plan.fallback_reasons ?? []).join('; '),
+        data: plan.fallback_reasons,
+      });
+    createTaskFiles(this.deps.pathsOf(spec.task_id), spec, config.durable);
+    store.insertAccepted(record, events);
+    this.deps.failpoints.hit('after-submit-commit');
+    this.deps.events.emit('task:accepted', record);
+    this.deps.events.emit('task:changed', record.taskId, 'accepted');
+    this.deps.dispatcher.wake();
+    return { task_id: spec.task_id, handle_id: spec.task_id, status: 'accepted' };
+  }
+
+  getStatus(taskId: string): TaskStatusResponse {
+    return buildLiveSnapshot(this.requireTask(taskId), this.deps.pathsOf(taskId));
+  }
+
+  listEvents(taskId: string, afterSeq = 0): EventRecord[] {
+    this.requireTask(taskId);
+    return this.deps.store.listEvents(taskId, afterSeq);
+  }
+
+  listTasks(query: TaskListQuery): TaskRecord[] {
+    return this.deps.store.listTasks(query);
+  }
+
+  /**
+   * Cancels a task. Owner-gated: a task with an owner needs the same owner in the request.
+   * accepted → cancelled now; running → the shim escalates SIGTERM → SIGKILL; terminal →
+   * the snapshot, unchanged, no signal.
+   */
+  kill(taskId: string, requestOwner: string | undefined): TaskStatusResponse {
+    const record = this.requireTask(taskId);
+    if (record.owner !== undefined && record.owner !== requestOwner) {
+      this.deps.logger.warn(
+        { audit: 'kill_denied', task_id: taskId, owner_given: requestOwner ?? null },
+        'kill denied: owner mismatch',
+      );
+      throw new RuntimeError(
+        'permission_denied',
+        requestOwner === undefined
+          ? `task ${taskId} has an owner; send the x-execgo-owner header`
+          : `owner does not match task ${taskId}`,
+        { task_id: taskId },
+      );
+    }
+    if (isTerminal(record.status)) return this.getStatus(taskId);
+    const now = this.deps.clock.now();
+    const killEvent: NewEvent = {
+      type: 'kill_requested',
+      data: { previous_status: record.status },
+    };
+    if (record.status === 'accepted') {
+      this.deps.finisher.finishUnstarted(
+        record,
+        {
+          status: 'cancelled',
+          error: { code: 'cancelled', message: 'task cancelled before it started' },
+        },
+        [killEvent],
+      );
+      return this.getStatus(taskId);
+    }
+    if (this.deps.store.recordKillRequested(taskId, now, killEvent)) {
+      this.deps.failpoints.hit('after-kill-recorded');
+      this.deps.executor.requestTermination(record);
+    }
+    return this.getStatus(taskId);
+  }
+
+  /** Resolves with the status once the task is terminal or `timeoutMs` passed. */
+  async waitForTerminal(
+    taskId: string,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<TaskStatusResponse> {
+    this.requireTask(taskId);
+    await waitForTaskChange(
+      this.deps.events,
+      taskId,
+      timeoutMs,
+      () => {
+        const status = this.deps.store.getTask(taskId)?.status;
+        return status === undefined || isTerminal(status);
+      },
+      signal,
+    );
+    return this.getStatus(taskId);
+  }
+
+  private replayIdempotent(
+    existing: TaskRecord,
+    requestHash: string | undefined,
+  ): SubmitTaskResponse {
+    if (existing.requestHash !== requestHash)
+      throw new RuntimeError(
+        'conflict',
+        'idempotency key was already used with a different request',
+        { task_id: existing.taskId },
+      );
+    return { task_id: existing.taskId, handle_id: existing.taskId, status: existing.status };
+  }
+
+  private requireTask(taskId: string): TaskRecord {
+    const record = this.deps.store.getTask(taskId);
+    if (record === undefined)
+      throw new RuntimeError('not_found', `task ${taskId} not found`, { task_id: taskId });
+    return record;
+  }
+}

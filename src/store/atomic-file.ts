@@ -1,0 +1,33 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Writes a file so readers see either the old or the new content, never a torn one:
+ * temp file, optional fsync, rename, optional fsync of the directory.
+ */
+export function writeFileAtomic(
+  file: string,
+  data: string | Buffer,
+  options: { durable: boolean; mode?: number },
+): void {
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w', options.mode ?? 0o644);
+  try {
+    fs.writeFileSync(fd, data);
+    if (options.durable) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  if (options.durable) syncDirectory(path.dirname(file));
+}
+
+/** Makes a rename or create in `dir` durable. */
+export function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,26 @@
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.js';
+
+export type SqliteDatabase = Database.Database;
+
+/**
+ * Opens `runtime.db` in WAL mode and applies pending migrations in one transaction each.
+ * `durable` trades latency for surviving power loss (synchronous=FULL); WAL with NORMAL
+ * already survives a process crash, which is the failure this runtime must always survive.
+ */
+export function openDatabase(file: string, options: { durable: boolean }): SqliteDatabase {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.durable ? 'FULL' : 'NORMAL'}`);
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const applied = db.pragma('user_version', { simple: true }) as number;
+  for (let index = applied; index < MIGRATIONS.length; index++) {
+    const sql = MIGRATIONS[index] ?? '';
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${index + 1}`);
+    })();
+  }
+  return db;
+}

@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TaskSpec } from '../core/task-spec.js';
+import type { TaskStatusResponse } from '../contract/task-status.js';
+import { RuntimeError } from '../core/runtime-error.js';
+import { syncDirectory, writeFileAtomic } from './atomic-file.js';
+import { scriptPath, type TaskPaths } from './task-paths.js';
+
+/**
+ * Creates `tasks/<id>/` with request.json, empty logs, the script and stdin files. Runs
+ * before the row is committed: a crash in between leaves a directory without a row, which
+ * start-up cleans; a row never points at missing files.
+ */
+export function createTaskFiles(
+  paths: TaskPaths,
+  spec: TaskSpec,
+  durable: boolean,
+): string | undefined {
+  fs.rmSync(paths.taskDir, { recursive: true, force: true });
+  fs.mkdirSync(paths.taskDir, { recursive: true, mode: 0o755 });
+  fs.mkdirSync(paths.workspaceRoot, { mode: 0o755 });
+  writeFileAtomic(paths.requestPath, `${JSON.stringify(spec, null, 2)}\n`, { durable });
+  fs.writeFileSync(paths.stdoutPath, '', { mode: 0o640 });
+  fs.writeFileSync(paths.stderrPath, '', { mode: 0o640 });
+  let script: string | undefined;
+  if (spec.execution.kind === 'script') {
+    script = scriptPath(paths.taskDir, spec.execution.interpreter);
+    fs.writeFileSync(script, spec.execution.script, { mode: 0o700 });
+  }
+  if (spec.execution.stdin !== undefined)
+    fs.writeFileSync(paths.stdinPath, spec.execution.stdin, { mode: 0o600 });
+  if (durable) syncDirectory(paths.taskDir);
+  return script;
+}
+
+/**
+ * Creates the working directory and proves it resolves inside the task directory even
+ * through symlinks (a task could plant one in its workspace before a re-run).
+ */
+export function prepareWorkspace(paths: TaskPaths, subdir: string | undefined): string {
+  const target =
+    subdir === undefined ? paths.workspaceRoot : path.join(paths.workspaceRoot, subdir);
+  fs.mkdirSync(target, { recursive: true, mode: 0o755 });
+  const real = fs.realpathSync(target);
+  const root = fs.realpathSync(paths.workspaceRoot);
+  if (real !== root && !real.startsWith(`${root}${path.sep}`))
+    throw new RuntimeError('sandbox_setup_failed', `workspace_subdir escapes the task workspace`, {
+      workspace_subdir: subdir,
+    });
+  return real;
+}
+
+/** result.json equals the terminal status response. */
+export function writeResultFile(
+  paths: TaskPaths,
+  snapshot: TaskStatusResponse,
+  durable: boolean,
+): void {
+  writeFileAtomic(paths.resultPath, `${JSON.stringify(snapshot, null, 2)}\n`, { durable });
+}
+
+/** Removes a task directory; tolerant of a half-deleted one. */
+export function removeTaskDir(paths: TaskPaths): void {
+  fs.rmSync(paths.taskDir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Reads a file if it exists. */
+export function readIfExists(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,324 @@
+import type { EventRecord, TaskStatusResponse } from '../contract/task-status.js';
+import { RuntimeError } from '../core/runtime-error.js';
+import type { LaunchRecord, NewEvent, ProcessIdentity, TaskRecord } from '../core/task-record.js';
+import type { TaskStatus, TerminalStatus } from '../core/task-status.js';
+import { canTransition } from '../core/task-status.js';
+import { formatTimestamp } from '../core/clock.js';
+import type { SqliteDatabase } from './open-database.js';
+import { prepareStatements, type TaskRow, type EventRow } from './statements.js';
+
+function rowToRecord(row: TaskRow): TaskRecord {
+  const record: TaskRecord = {
+    taskId: row.task_id,
+    queueSeq: row.queue_seq,
+    status: row.status,
+    spec: JSON.parse(row.spec_json) as TaskRecord['spec'],
+    plan: JSON.parse(row.plan_json) as TaskRecord['plan'],
+    reservation: JSON.parse(row.reservation_json) as TaskRecord['reservation'],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+  if (row.tenant !== null) record.tenant = row.tenant;
+  if (row.owner !== null) record.owner = row.owner;
+  if (row.started_at !== null) record.startedAt = row.started_at;
+  if (row.finished_at !== null) record.finishedAt = row.finished_at;
+  if (row.reserved_at !== null) record.reservedAt = row.reserved_at;
+  if (row.released_at !== null) record.releasedAt = row.released_at;
+  if (row.shim_pid !== null && row.shim_start_ticks !== null && row.boot_id !== null)
+    record.shim = { pid: row.shim_pid, startTicks: row.shim_start_ticks, bootId: row.boot_id };
+  if (row.pid !== null) record.pid = row.pid;
+  if (row.pgid !== null) record.pgid = row.pgid;
+  if (row.kill_requested_at !== null) record.killRequestedAt = row.kill_requested_at;
+  if (row.launch_json !== null) record.launch = JSON.parse(row.launch_json) as LaunchRecord;
+  if (row.result_json !== null) record.result = JSON.parse(row.result_json) as TaskStatusResponse;
+  if (row.idempotency_key !== null) record.idempotencyKey = row.idempotency_key;
+  if (row.request_hash !== null) record.requestHash = row.request_hash;
+  return record;
+}
+
+function rowToEvent(row: EventRow): EventRecord {
+  return {
+    seq: row.seq,
+    task_id: row.task_id,
+    event_type: row.event_type,
+    timestamp: formatTimestamp(row.timestamp),
+    ...(row.message === null ? {} : { message: row.message }),
+    ...(row.data_json === null ? {} : { data: JSON.parse(row.data_json) as unknown }),
+  };
+}
+
+/** A queued task as the dispatcher sees it. */
+export interface WaitingRow {
+  taskId: string;
+  tenant?: string;
+  reservation: TaskRecord['reservation'];
+  queueSeq: number;
+}
+
+/** Filters for listing tasks, newest first. */
+export interface TaskListQuery {
+  status?: TaskStatus;
+  tenant?: string;
+  owner?: string;
+  createdAfter?: number;
+  /** queue_seq of the last item of the previous page. */
+  beforeSeq?: number;
+  limit: number;
+}
+
+/**
+ * The persistence boundary, in domain words. Each method is one transaction; each transition
+ * checks the state machine inside the transaction, so replays after a crash are harmless
+ * (a transition that already happened is reported as `false`, not applied twice).
+ */
+export class TaskStore {
+  private readonly statements;
+  private readonly appendEvents;
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.statements = prepareStatements(db);
+    this.appendEvents = (taskId: string, at: number, events: readonly NewEvent[]): void => {
+      for (const event of events) {
+        this.statements.insertEvent.run({
+          task_id: taskId,
+          event_type: event.type,
+          timestamp: at,
+          message: event.message ?? null,
+          data_json: event.data === undefined ? null : JSON.stringify(event.data),
+        });
+      }
+    };
+  }
+
+  /** Persists a newly accepted task with its first events. Throws `conflict` on duplicates. */
+  insertAccepted(record: TaskRecord, events: readonly NewEvent[]): void {
+    this.db.transaction(() => {
+      if (this.statements.getTask.get(record.taskId) !== undefined)
+        throw new RuntimeError('conflict', `task ${record.taskId} already exists`, {
+          task_id: record.taskId,
+        });
+      this.statements.insertTask.run({
+        task_id: record.taskId,
+        status: record.status,
+        tenant: record.tenant ?? null,
+        owner: record.owner ?? null,
+        spec_json: JSON.stringify(record.spec),
+        plan_json: JSON.stringify(record.plan),
+        reservation_json: JSON.stringify(record.reservation),
+        created_at: record.createdAt,
+        updated_at: record.updatedAt,
+        idempotency_key: record.idempotencyKey ?? null,
+        request_hash: record.requestHash ?? null,
+      });
+      this.appendEvents(record.taskId, record.createdAt, events);
+    })();
+  }
+
+  getTask(taskId: string): TaskRecord | undefined {
+    const row = this.statements.getTask.get(taskId);
+    return row === undefined ? undefined : rowToRecord(row);
+  }
+
+  findByIdempotencyKey(key: string): TaskRecord | undefined {
+    const row = this.statements.getByIdempotencyKey.get(key);
+    return row === undefined ? undefined : rowToRecord(row);
+  }
+
+  /** Accepted tasks in FIFO order. */
+  listAccepted(): TaskRecord[] {
+    return this.statements.listByStatus.all('accepted').map(rowToRecord);
+  }
+
+  /** The dispatcher's light view of the queue, FIFO. */
+  listWaiting(): WaitingRow[] {
+    return this.statements.listWaiting.all().map((row) => ({
+      taskId: row.task_id,
+      ...(row.tenant === null ? {} : { tenant: row.tenant }),
+      reservation: JSON.parse(row.reservation_json) as TaskRecord['reservation'],
+      queueSeq: row.queue_seq,
+    }));
+  }
+
+  listRunning(): TaskRecord[] {
+    return this.statements.listByStatus.all('running').map(rowToRecord);
+  }
+
+  countAccepted(): number {
+    return this.statements.countByStatus.get('accepted')?.n ?? 0;
+  }
+
+  /** Tasks holding a reservation that has not been released (for rebuilding the ledger). */
+  listReserved(): TaskRecord[] {
+    return this.statements.listReserved.all().map(rowToRecord);
+  }
+
+  listEvents(taskId: string, afterSeq = 0): EventRecord[] {
+    return this.statements.listEvents.all(taskId, afterSeq).map(rowToEvent);
+  }
+
+  /** Newest first, stable across pages (queue_seq is unique and never reused). */
+  listTasks(query: TaskListQuery): TaskRecord[] {
+    const clauses: string[] = [];
+    const params: Record<string, string | number> = { limit: query.limit };
+    if (query.status !== undefined) {
+      clauses.push('status = @status');
+      params.status = query.status;
+    }
+    if (query.tenant !== undefined) {
+      clauses.push('tenant = @tenant');
+      params.tenant = query.tenant;
+    }
+    if (query.owner !== undefined) {
+      clauses.push('owner = @owner');
+      params.owner = query.owner;
+    }
+    if (query.createdAfter !== undefined) {
+      clauses.push('created_at > @created_after');
+      params.created_after = query.createdAfter;
+    }
+    if (query.beforeSeq !== undefined) {
+      clauses.push('queue_seq < @before_seq');
+      params.before_seq = query.beforeSeq;
+    }
+    const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
+    const rows = this.db
+      .prepare(`SELECT * FROM tasks ${where} ORDER BY queue_seq DESC LIMIT @limit`)
+      .all(params) as TaskRow[];
+    return rows.map(rowToRecord);
+  }
+
+  /** accepted → running with its reservation, in one step: the reservation is never lost. */
+  markDispatched(taskId: string, at: number, events: readonly NewEvent[]): boolean {
+    return this.transition(taskId, 'running', at, events, () => {
+      this.statements.markDispatched.run({ task_id: taskId, at });
+    });
+  }
+
+  /** Records the supervisor's identity; from here on the program may start. */
+  recordShim(taskId: string, shim: ProcessIdentity, launch: LaunchRecord, at: number): void {
+    this.statements.recordShim.run({
+      task_id: taskId,
+      shim_pid: shim.pid,
+      shim_start_ticks: shim.startTicks,
+      boot_id: shim.bootId,
+      launch_json: JSON.stringify(launch),
+      at,
+    });
+  }
+
+  /** The program is running: pid/pgid and the real start time. Idempotent. */
+  recordStarted(
+    taskId: string,
+    started: { pid: number; pgid: number; startedAt: number },
+    at: number,
+  ): boolean {
+    return this.db.transaction(() => {
+      const result = this.statements.recordStarted.run({
+        task_id: taskId,
+        pid: started.pid,
+        pgid: started.pgid,
+        started_at: started.startedAt,
+        at,
+      });
+      if (result.changes === 0) return false;
+      this.appendEvents(taskId, at, [
+        { type: 'started', data: { pid: started.pid, pgid: started.pgid } },
+      ]);
+      return true;
+    })();
+  }
+
+  /** Stores the kill request before any signal is sent (first request wins). */
+  recordKillRequested(taskId: string, at: number, event: NewEvent): boolean {
+    return this.db.transaction(() => {
+      const result = this.statements.recordKillRequested.run({ task_id: taskId, at });
+      if (result.changes === 0) return false;
+      this.appendEvents(taskId, at, [event]);
+      return true;
+    })();
+  }
+
+  appendEvent(taskId: string, at: number, event: NewEvent): void {
+    this.db.transaction(() => this.appendEvents(taskId, at, [event]))();
+  }
+
+  /**
+   * running|accepted → terminal, storing the snapshot and releasing the reservation in the
+   * same transaction. Returns false when the task was already terminal (idempotent replay).
+   */
+  complete(
+    taskId: string,
+    status: TerminalStatus,
+    result: TaskStatusResponse,
+    finishedAt: number,
+    at: number,
+    events: readonly NewEvent[],
+  ): boolean {
+    return this.transition(taskId, status, at, events, () => {
+      this.statements.complete.run({
+        task_id: taskId,
+        status,
+        finished_at: finishedAt,
+        result_json: JSON.stringify(result),
+        at,
+      });
+    });
+  }
+
+  /** running → accepted for a task whose supervisor provably never started the program. */
+  requeue(taskId: string, at: number, events: readonly NewEvent[]): boolean {
+    return this.transition(taskId, 'accepted', at, events, () => {
+      this.statements.requeue.run({ task_id: taskId, at });
+    });
+  }
+
+  /** Clears a reservation an accepted task should not hold (recovery). */
+  releaseStrayReservation(taskId: string, at: number, event: NewEvent): void {
+    this.db.transaction(() => {
+      this.statements.releaseStray.run({ task_id: taskId, at });
+      this.appendEvents(taskId, at, [event]);
+    })();
+  }
+
+  /** Terminal tasks finished before `cutoff`, oldest first. */
+  listExpired(cutoff: number, limit: number): string[] {
+    return this.statements.listExpired.all(cutoff, limit).map((row) => row.task_id);
+  }
+
+  /** Removes a terminal task's row and events (its directory is removed by the caller). */
+  deleteTerminal(taskId: string): boolean {
+    return this.db.transaction(() => {
+      const result = this.statements.deleteTerminal.run(taskId);
+      if (result.changes === 0) return false;
+      this.statements.deleteEvents.run(taskId);
+      return true;
+    })();
+  }
+
+  /** A cheap read and write that proves the database is usable. */
+  checkWritable(): void {
+    this.statements.touchMeta.run('readiness_probe', String(Date.now()));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private transition(
+    taskId: string,
+    to: TaskStatus,
+    at: number,
+    events: readonly NewEvent[],
+    apply: () => void,
+  ): boolean {
+    return this.db.transaction(() => {
+      const row = this.statements.getStatus.get(taskId);
+      if (row === undefined)
+        throw new RuntimeError('not_found', `task ${taskId} not found`, { task_id: taskId });
+      if (!canTransition(row.status, to)) return false;
+      apply();
+      this.appendEvents(taskId, at, events);
+      return true;
+    })();
+  }
+}
