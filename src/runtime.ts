@@ -133,9 +133,15 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     shutdown: shutdown.signal,
   });
   const watcher = new NotifyWatcher(notifyDir, (taskId, kind) => {
-    executor.onNotify(taskId, kind);
-    const status = store.getTask(taskId)?.status;
-    if (kind === 'started' || status !== 'running') watcher.acknowledge(taskId, kind);
+    // Runs from an fs.watch callback: a storage fault here must not crash the server. The
+    // notify file stays, so the next scan retries.
+    try {
+      executor.onNotify(taskId, kind);
+      const status = store.getTask(taskId)?.status;
+      if (kind === 'started' || status !== 'running') watcher.acknowledge(taskId, kind);
+    } catch (error) {
+      logger.error({ err: error, task_id: taskId, kind }, 'notify handling failed');
+    }
   });
   events.on('task:finished', (record) => dispatcher.onTaskFinished(record.taskId));
   const timers: NodeJS.Timeout[] = [];
@@ -209,6 +215,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     async stop() {
       tasks.startDraining();
       dispatcher.stop();
+      executor.stop();
       for (const timer of timers) clearInterval(timer);
       timers.length = 0;
       watcher.stop();

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { invalidInput } from '../core/runtime-error.js';
@@ -38,10 +38,13 @@ function parseJsonBody(
 
 /** The HTTP layer: fastify with contract schemas, one error handler, thin routes. */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  // pino's Logger is a FastifyBaseLogger; widening here keeps route modules on the default type.
+  const logger: FastifyBaseLogger = deps.logger;
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
+    loggerInstance: logger,
     bodyLimit: deps.bodyLimitBytes,
-    disableRequestLogging: true,
+    // Per-request lines would dominate the log of a server that answers thousands of polls.
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: true,
   });

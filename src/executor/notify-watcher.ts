@@ -29,7 +29,9 @@ export class NotifyWatcher {
   start(): void {
     fs.mkdirSync(this.dir, { recursive: true });
     this.watcher = fs.watch(this.dir, (_event, filename) => {
-      if (filename !== null) this.dispatch(filename.toString());
+      // Our own acknowledgements (unlinks) raise events too; only present files count.
+      if (filename !== null && fs.existsSync(path.join(this.dir, filename)))
+        this.dispatch(filename);
     });
     this.scan();
   }

@@ -54,20 +54,14 @@ export function recoverTasks(deps: RecoveryDeps): RecoverySummary {
 }
 
 function recoverRunning(deps: RecoveryDeps, record: TaskRecord, summary: RecoverySummary): void {
-  const { finisher, store, clock } = deps;
+  const { finisher } = deps;
   if (record.shim === undefined) {
-    const paths = deps.pathsOf(record.taskId);
-    for (const file of [paths.launchSpecPath, paths.startRecordPath, paths.exitRecordPath])
-      fs.rmSync(file, { force: true });
-    store.requeue(record.taskId, clock.now(), [
-      {
-        type: 'recovered',
-        message:
-          'server stopped before the supervisor was recorded; the program never started, queued again',
-        data: { action: 'requeued' },
-      },
-      { type: 'resource_released', data: record.reservation },
-    ]);
+    requeue(
+      deps,
+      record,
+      'server stopped before the supervisor was recorded; the program never started, queued again',
+      { action: 'requeued', found: 'no_supervisor_recorded' },
+    );
     summary.requeued++;
     return;
   }
@@ -83,12 +77,29 @@ function recoverRunning(deps: RecoveryDeps, record: TaskRecord, summary: Recover
     summary.finishedFromRecord++;
     return;
   }
+  if (isNeverGated(deps, record)) {
+    // Closed gate: the shim exits on EOF without a trace; make sure it is gone before the
+    // task can be launched again (identity re-checked, so a reused pid is never touched).
+    signalIfSame(record.shim, 'SIGKILL');
+    requeue(
+      deps,
+      record,
+      'server stopped before the supervisor gate was opened; the program never started, queued again',
+      { action: 'requeued', found: 'gate_never_opened', shim_pid: record.shim.pid },
+    );
+    summary.requeued++;
+    return;
+  }
   if (isSameProcessAlive(record.shim)) {
     finisher.recordStartFromShim(record);
-    store.appendEvent(record.taskId, clock.now(), {
+    deps.store.appendEvent(record.taskId, deps.clock.now(), {
       type: 'recovered',
       message: 'supervisor still running; re-attached',
-      data: { action: 'reattached', shim_pid: record.shim.pid },
+      data: {
+        action: 'reattached',
+        shim_pid: record.shim.pid,
+        kill_redelivered: record.killRequestedAt !== undefined,
+      },
     });
     // A kill that was stored but maybe not delivered before the crash is delivered now.
     if (record.killRequestedAt !== undefined) signalIfSame(record.shim, 'SIGTERM');
@@ -103,6 +114,27 @@ function recoverRunning(deps: RecoveryDeps, record: TaskRecord, summary: Recover
     },
   ]);
   summary.lost++;
+}
+
+/**
+ * True when the gate was provably never opened: no gate mark in the row (it is committed
+ * before the gate byte is written) and no record that the program ran.
+ */
+function isNeverGated(deps: RecoveryDeps, record: TaskRecord): boolean {
+  if (record.launch === undefined || record.launch.gateOpenedAt !== undefined) return false;
+  if (record.pid !== undefined) return false;
+  const paths = deps.pathsOf(record.taskId);
+  return !fs.existsSync(paths.startRecordPath) && !fs.existsSync(paths.exitRecordPath);
+}
+
+function requeue(deps: RecoveryDeps, record: TaskRecord, message: string, data: object): void {
+  const paths = deps.pathsOf(record.taskId);
+  for (const file of [paths.launchSpecPath, paths.startRecordPath, paths.exitRecordPath])
+    fs.rmSync(file, { force: true });
+  deps.store.requeue(record.taskId, deps.clock.now(), [
+    { type: 'recovered', message, data },
+    { type: 'resource_released', data: record.reservation },
+  ]);
 }
 
 /** Removes task directories that have no row (a crash between writing files and commit). */

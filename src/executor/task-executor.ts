@@ -46,7 +46,14 @@ function describeError(error: unknown): RuntimeError {
  * its gate → shim identity committed → gate opened.
  */
 export class TaskExecutor {
+  private isStopped = false;
+
   constructor(private readonly deps: ExecutorDeps) {}
+
+  /** Stops reacting to shims (the server is shutting down; the shims keep running). */
+  stop(): void {
+    this.isStopped = true;
+  }
 
   /** Launches a task that was just marked running. Failures end the task, never throw. */
   launch(record: TaskRecord): void {
@@ -88,6 +95,13 @@ export class TaskExecutor {
         throw error;
       }
       deps.failpoints.hit('after-shim-recorded');
+      try {
+        deps.store.recordGateOpening(record.taskId, deps.clock.now());
+      } catch (error) {
+        shim.abort();
+        throw error;
+      }
+      deps.failpoints.hit('after-gate-recorded');
       shim.open();
     } catch (error) {
       const failure = describeError(error);
@@ -106,6 +120,7 @@ export class TaskExecutor {
 
   /** Reacts to a shim's notify file. */
   onNotify(taskId: string, kind: NotifyKind): void {
+    if (this.isStopped) return;
     const record = this.deps.store.getTask(taskId);
     if (record === undefined || record.status !== 'running') return;
     if (kind === 'started') this.deps.finisher.recordStartFromShim(record);
@@ -127,7 +142,14 @@ export class TaskExecutor {
    * whose supervisor died without an outcome.
    */
   sweep(): void {
-    for (const record of this.deps.store.listRunning()) this.settle(record);
+    for (const record of this.deps.store.listRunning()) {
+      try {
+        this.settle(record);
+      } catch (error) {
+        // One task that cannot be settled now (e.g. disk full) must not block the others.
+        this.deps.logger.error({ err: error, task_id: record.taskId }, 'settling a task failed');
+      }
+    }
   }
 
   /** Settles one running task from what is on disk and in /proc. */
@@ -142,8 +164,17 @@ export class TaskExecutor {
   }
 
   private onShimExit(taskId: string): void {
-    const record = this.deps.store.getTask(taskId);
-    if (record?.status === 'running') this.settle(record);
+    // Runs from a child 'exit' event: a storage fault (or a store closed by a graceful stop)
+    // must not crash the server; the sweep or the next start settles the task.
+    try {
+      const record = this.deps.store.getTask(taskId);
+      if (record?.status === 'running') this.settle(record);
+    } catch (error) {
+      this.deps.logger.error(
+        { err: error, task_id: taskId },
+        'settling an exited supervisor failed',
+      );
+    }
   }
 
   private buildLaunchSpec(

@@ -35,7 +35,8 @@ export class ApiClient {
     urlPath: string,
     options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
   ): Promise<JsonResponse<T>> {
-    const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+    const body =
+      options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     const response = await fetch(`${this.baseUrl}${urlPath}`, {
       method,
       headers: {
@@ -56,8 +57,12 @@ export class ApiClient {
 
   /** Submits and returns the task id; throws on a non-200. */
   async submit(task: unknown, headers: Record<string, string> = {}): Promise<string> {
-    const response = await this.request<{ task_id: string }>('POST', '/api/v1/tasks', { body: task, headers });
-    if (response.status !== 200) throw new Error(`submit failed: ${response.status} ${JSON.stringify(response.body)}`);
+    const response = await this.request<{ task_id: string }>('POST', '/api/v1/tasks', {
+      body: task,
+      headers,
+    });
+    if (response.status !== 200)
+      throw new Error(`submit failed: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body.task_id;
   }
 
@@ -73,8 +78,12 @@ export class ApiClient {
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`task ${taskId} not terminal within ${timeoutMs} ms`);
-      const response = await this.request<TaskStatusResponse>('GET', `/api/v1/tasks/${taskId}/wait?timeout_ms=${Math.min(left, 10_000)}`);
-      if (response.status !== 200) throw new Error(`wait failed: ${response.status} ${JSON.stringify(response.body)}`);
+      const response = await this.request<TaskStatusResponse>(
+        'GET',
+        `/api/v1/tasks/${taskId}/wait?timeout_ms=${Math.min(left, 10_000)}`,
+      );
+      if (response.status !== 200)
+        throw new Error(`wait failed: ${response.status} ${JSON.stringify(response.body)}`);
       if (['success', 'failed', 'cancelled'].includes(response.body.status)) return response.body;
     }
   }
@@ -85,12 +94,17 @@ export class ApiClient {
   }
 
   /** Polls (with a deadline) until `predicate` holds for the task status. */
-  async waitFor(taskId: string, predicate: (s: TaskStatusResponse) => boolean, timeoutMs = 15_000): Promise<TaskStatusResponse> {
+  async waitFor(
+    taskId: string,
+    predicate: (s: TaskStatusResponse) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<TaskStatusResponse> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const status = await this.status(taskId);
       if (predicate(status)) return status;
-      if (Date.now() > deadline) throw new Error(`condition not met for ${taskId}: ${JSON.stringify(status)}`);
+      if (Date.now() > deadline)
+        throw new Error(`condition not met for ${taskId}: ${JSON.stringify(status)}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -105,10 +119,19 @@ export interface TestRuntime {
 }
 
 /** Starts a real runtime (real HTTP, SQLite, shims) in this process on a fresh data dir. */
-export async function startTestRuntime(input: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): Promise<TestRuntime> {
+export async function startTestRuntime(
+  input: ConfigInput = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<TestRuntime> {
   const dataDir = input.dataDir ?? makeDataDir();
-  const config = loadConfig({ listenAddr: '127.0.0.1:0', terminationGraceMs: 500, ...input, dataDir }, env);
-  const runtime = createRuntime(config, { logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), env });
+  const config = loadConfig(
+    { listenAddr: '127.0.0.1:0', terminationGraceMs: 500, ...input, dataDir },
+    env,
+  );
+  const runtime = createRuntime(config, {
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    env,
+  });
   const { port } = await runtime.start();
   return {
     runtime,
@@ -135,19 +158,36 @@ export async function startServerProcess(
   options: { dataDir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? makeDataDir();
-  const child = spawn(process.execPath, [BIN, 'serve', '--listen-addr', '127.0.0.1:0', '--data-dir', dataDir, '--termination-grace-ms', '500', ...args], {
-    env: { ...process.env, EXECGO_RUNTIME_LOG_LEVEL: 'info', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      'serve',
+      '--listen-addr',
+      '127.0.0.1:0',
+      '--data-dir',
+      dataDir,
+      '--termination-grace-ms',
+      '500',
+      ...args,
+    ],
+    {
+      env: { ...process.env, EXECGO_RUNTIME_LOG_LEVEL: 'info', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
   const logLines: string[] = [];
   const stderr: string[] = [];
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  const lines = readline.createInterface({ input: child.stdout! });
+  const lines = readline.createInterface({ input: child.stdout });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr.join('')}`)), options.timeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start: ${stderr.join('')}`)),
+      options.timeoutMs ?? 20_000,
+    );
     lines.on('line', (line) => {
       logLines.push(line);
       try {
@@ -169,9 +209,15 @@ export async function startServerProcess(
 }
 
 /** Runs the CLI to completion and captures its output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -192,7 +238,11 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /** Waits (bounded) until `check` is true. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -201,11 +251,18 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
 }
 
 /** A command task body. */
-export function command(program: string, args: string[] = [], extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function command(
+  program: string,
+  args: string[] = [],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { execution: { kind: 'command', program, args }, ...extra };
 }
 
 /** A `/bin/sh -c` task body. */
-export function shell(script: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function shell(
+  script: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return command('/bin/sh', ['-c', script], extra);
 }
