@@ -5,6 +5,10 @@ import { registerClientCommands, WaitTimeoutError } from './client-commands.js';
 import { HttpError } from './runtime-client.js';
 import { registerServeCommand } from './serve-command.js';
 
+function isInvalidInput(error: unknown): error is Error {
+  return error instanceof Error && (error as { code?: unknown }).code === 'invalid_input';
+}
+
 /** Exit codes: 0 ok, 1 server/HTTP error, 2 usage or configuration error, 3 wait timed out. */
 async function main(argv: string[]): Promise<void> {
   const program = new Command('execgo-runtime')
@@ -26,7 +30,7 @@ async function main(argv: string[]): Promise<void> {
       process.stderr.write(`execgo-runtime: ${error.message} (wait timed out)\n`);
       process.exit(3);
     }
-    if (error instanceof RuntimeError) {
+    if (error instanceof RuntimeError || isInvalidInput(error)) {
       process.stderr.write(`execgo-runtime: ${error.message}\n`);
       process.exit(2);
     }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import type { HostCapabilities } from '../capabilities/host-capabilities.js';
+import type { TaskListQueryParams, TaskListResponse } from '../contract/task-list.js';
 import type { SubmitTaskResponse } from '../contract/task-request.js';
 import type { EventRecord, TaskStatusResponse } from '../contract/task-status.js';
 import type { Clock } from '../core/clock.js';
@@ -17,7 +18,8 @@ import { resolveExecutionPlan } from '../plan/resolve-plan.js';
 import type { Dispatcher } from '../scheduler/dispatcher.js';
 import { createTaskFiles } from '../store/task-files.js';
 import type { TaskPaths } from '../store/task-paths.js';
-import type { TaskListQuery, TaskStore } from '../store/task-store.js';
+import type { TaskStore } from '../store/task-store.js';
+import { buildListPage, parseListQuery } from './task-listing.js';
 import { buildLiveSnapshot } from './task-snapshot.js';
 import { waitForTaskChange } from './task-waiter.js';
 
@@ -138,8 +140,10 @@ export class TaskService {
     return this.deps.store.listEvents(taskId, afterSeq);
   }
 
-  listTasks(query: TaskListQuery): TaskRecord[] {
-    return this.deps.store.listTasks(query);
+  /** A page of task summaries, newest first (GET /api/v1/tasks). */
+  listTasks(params: TaskListQueryParams): TaskListResponse {
+    const query = parseListQuery(params);
+    return buildListPage(this.deps.store.listTasks(query), query.limit - 1);
   }
 
   /**

@@ -4,6 +4,7 @@ import type { LaunchRecord, NewEvent, ProcessIdentity, TaskRecord } from '../cor
 import type { TaskStatus, TerminalStatus } from '../core/task-status.js';
 import { canTransition } from '../core/task-status.js';
 import { formatTimestamp } from '../core/clock.js';
+import { createTaskLister, type TaskListQuery, type TaskSummaryRow } from './list-tasks.js';
 import type { SqliteDatabase } from './open-database.js';
 import { prepareStatements, type TaskRow, type EventRow } from './statements.js';
 
@@ -55,16 +56,7 @@ export interface WaitingRow {
   queueSeq: number;
 }
 
-/** Filters for listing tasks, newest first. */
-export interface TaskListQuery {
-  status?: TaskStatus;
-  tenant?: string;
-  owner?: string;
-  createdAfter?: number;
-  /** queue_seq of the last item of the previous page. */
-  beforeSeq?: number;
-  limit: number;
-}
+export type { TaskListQuery, TaskSummaryRow } from './list-tasks.js';
 
 /**
  * The persistence boundary, in domain words. Each method is one transaction; each transition
@@ -74,9 +66,11 @@ export interface TaskListQuery {
 export class TaskStore {
   private readonly statements;
   private readonly appendEvents;
+  private readonly listSummaries;
 
   constructor(private readonly db: SqliteDatabase) {
     this.statements = prepareStatements(db);
+    this.listSummaries = createTaskLister(db);
     this.appendEvents = (taskId: string, at: number, events: readonly NewEvent[]): void => {
       for (const event of events) {
         this.statements.insertEvent.run({
@@ -157,34 +151,8 @@ export class TaskStore {
   }
 
   /** Newest first, stable across pages (queue_seq is unique and never reused). */
-  listTasks(query: TaskListQuery): TaskRecord[] {
-    const clauses: string[] = [];
-    const params: Record<string, string | number> = { limit: query.limit };
-    if (query.status !== undefined) {
-      clauses.push('status = @status');
-      params.status = query.status;
-    }
-    if (query.tenant !== undefined) {
-      clauses.push('tenant = @tenant');
-      params.tenant = query.tenant;
-    }
-    if (query.owner !== undefined) {
-      clauses.push('owner = @owner');
-      params.owner = query.owner;
-    }
-    if (query.createdAfter !== undefined) {
-      clauses.push('created_at > @created_after');
-      params.created_after = query.createdAfter;
-    }
-    if (query.beforeSeq !== undefined) {
-      clauses.push('queue_seq < @before_seq');
-      params.before_seq = query.beforeSeq;
-    }
-    const where = clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
-    const rows = this.db
-      .prepare(`SELECT * FROM tasks ${where} ORDER BY queue_seq DESC LIMIT @limit`)
-      .all(params) as TaskRow[];
-    return rows.map(rowToRecord);
+  listTasks(query: TaskListQuery): TaskSummaryRow[] {
+    return this.listSummaries(query);
   }
 
   /** accepted → running with its reservation, in one step: the reservation is never lost. */

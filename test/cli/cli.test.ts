@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli, startServerProcess, type ServerProcess } from '../support/runtime-harness.js';
+
+describe('CLI against a real serve process', () => {
+  let server: ServerProcess;
+  let url: string;
+  before(async () => {
+    server = await startServerProcess(['--max-running-tasks', '2']);
+    url = `http://127.0.0.1:${server.port}/`; // trailing slash must be tolerated
+  });
+  after(async () => {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  });
+
+  it('run submits, waits and prints the final status as JSON', async () => {
+    const result = await runCli([
+      'run',
+      '--server',
+      url,
+      '--json',
+      JSON.stringify({ execution: { kind: 'command', program: '/bin/echo', args: ['hi'] } }),
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const status = JSON.parse(result.stdout) as { status: string; stdout: string };
+    assert.equal(status.status, 'success');
+    assert.equal(status.stdout, 'hi\n');
+  });
+
+  it('submit (--file), status, wait and events', async () => {
+    const file = path.join(server.dataDir, 'task.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        task_id: 'cli-1',
+        execution: { kind: 'command', program: '/bin/sh', args: ['-c', 'exit 4'] },
+      }),
+    );
+    const submitted = await runCli(['submit', '--server', url, '--file', file]);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    assert.deepEqual(JSON.parse(submitted.stdout), {
+      task_id: 'cli-1',
+      handle_id: 'cli-1',
+      status: 'accepted',
+    });
+    const waited = await runCli(['wait', 'cli-1', '--server', url, '--timeout-ms', '20000']);
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.equal((JSON.parse(waited.stdout) as { exit_code: number }).exit_code, 4);
+    const status = await runCli(['status', 'cli-1', '--server', url]);
+    assert.equal((JSON.parse(status.stdout) as { status: string }).status, 'failed');
+    const events = await runCli(['events', 'cli-1', '--server', url]);
+    assert.ok((JSON.parse(events.stdout) as unknown[]).length >= 5);
+  });
+
+  it('wait exits non-zero when its timeout passes', async () => {
+    await runCli([
+      'submit',
+      '--server',
+      url,
+      '--json',
+      JSON.stringify({
+        task_id: 'cli-slow',
+        execution: { kind: 'command', program: '/bin/sleep', args: ['30'] },
+      }),
+    ]);
+    const waited = await runCli(['wait', 'cli-slow', '--server', url, '--timeout-ms', '200']);
+    assert.equal(waited.code, 3);
+    assert.match(waited.stderr, /timed out/);
+    const killed = await runCli(['kill', 'cli-slow', '--server', url]);
+    assert.equal(killed.code, 0, killed.stderr);
+  });
+
+  it('kill honours --owner and EXECGO_RUNTIME_OWNER', async () => {
+    const body = {
+      task_id: 'cli-owned',
+      execution: { kind: 'command', program: '/bin/sleep', args: ['30'] },
+      control_context: { owner: 'alice' },
+    };
+    await runCli(['submit', '--server', url, '--json', JSON.stringify(body)]);
+    const denied = await runCli(['kill', 'cli-owned', '--server', url, '--owner', 'bob']);
+    assert.equal(denied.code, 1);
+    assert.equal(
+      (JSON.parse(denied.stderr) as { error: { code: string } }).error.code,
+      'permission_denied',
+    );
+    const allowed = await runCli(['kill', 'cli-owned', '--server', url], {
+      EXECGO_RUNTIME_OWNER: 'alice',
+    });
+    assert.equal(allowed.code, 0, allowed.stderr);
+  });
+
+  it('server errors go to stderr with a non-zero exit', async () => {
+    const missing = await runCli(['status', 'no-such-task', '--server', url]);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stdout, '');
+    assert.equal(
+      (JSON.parse(missing.stderr) as { error: { code: string } }).error.code,
+      'not_found',
+    );
+    const invalid = await runCli(['submit', '--server', url, '--json', '{"execution":{}}']);
+    assert.equal(invalid.code, 1);
+    assert.match(invalid.stderr, /invalid_input/);
+  });
+
+  it('usage errors exit 2', async () => {
+    assert.equal((await runCli(['submit', '--server', url])).code, 2);
+    assert.equal((await runCli(['submit', '--server', url, '--json', '{not json'])).code, 2);
+  });
+});
+
+describe('serve flags', () => {
+  it('a bad --tenant-quota fails startup with a clear message', async () => {
+    const result = await runCli([
+      'serve',
+      '--listen-addr',
+      '127.0.0.1:0',
+      '--data-dir',
+      '/tmp/execgo-never',
+      '--tenant-quota',
+      'demo=slots:zero',
+    ]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /invalid tenant quota "demo=slots:zero"/);
+  });
+
+  it('SIGTERM drains and exits 0 without killing running tasks', async () => {
+    const server = await startServerProcess([]);
+    const id = await server.api.submit({
+      execution: {
+        kind: 'command',
+        program: '/bin/sh',
+        args: ['-c', 'echo ready; sleep 1; echo done'],
+      },
+    });
+    const running = await server.api.waitFor(id, (s) => s.stdout.includes('ready'));
+    server.child.kill('SIGTERM');
+    assert.deepEqual(await server.exited, { code: 0, signal: null });
+    const pid = running.pid ?? 0;
+    assert.ok(pid > 0);
+    // The task keeps running under its supervisor and finishes on its own.
+    const log = path.join(server.dataDir, 'tasks', id, 'stdout.log');
+    const deadline = Date.now() + 10_000;
+    while (!fs.readFileSync(log, 'utf8').includes('done')) {
+      if (Date.now() > deadline) assert.fail('task did not finish after the server stopped');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+});
