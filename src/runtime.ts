@@ -20,6 +20,7 @@ import { createIsolation } from './sandbox/create-isolation.js';
 import { Dispatcher } from './scheduler/dispatcher.js';
 import { collectExpiredTasks } from './scheduler/garbage-collector.js';
 import { RuntimeService } from './service/runtime-service.js';
+import { TaskOutputService } from './service/task-output-service.js';
 import { TaskService } from './service/task-service.js';
 import { openDatabase } from './store/open-database.js';
 import { probeDataDirWritable } from './capabilities/probe-host.js';
@@ -108,6 +109,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     failpoints,
     pathsOf,
   });
+  const output = new TaskOutputService({ store, events, pathsOf });
   const startedAt = clock.now();
   const runtimeService = new RuntimeService({
     config,
@@ -128,6 +130,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     bodyLimitBytes: config.bodyLimitBytes,
     version: config.version,
     tasks,
+    output,
     runtime: runtimeService,
     metrics,
     shutdown: shutdown.signal,
@@ -220,6 +223,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       timers.length = 0;
       watcher.stop();
       shutdown.abort();
+      output.close();
       await app.close();
       store.close();
     },

@@ -3,9 +3,15 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { invalidInput } from '../core/runtime-error.js';
 import type { RuntimeService } from '../service/runtime-service.js';
+import type { TaskOutputService } from '../service/task-output-service.js';
 import type { TaskService } from '../service/task-service.js';
 import { handleError } from './error-handler.js';
+import { collectRoutes } from './openapi-document.js';
+import { registerListRoutes } from './routes/list-routes.js';
+import { registerLogRoutes } from './routes/log-routes.js';
+import { registerOpenApiRoutes } from './routes/openapi-routes.js';
 import { registerRuntimeRoutes } from './routes/runtime-routes.js';
+import { registerStreamRoutes } from './routes/stream-routes.js';
 import { registerTaskRoutes } from './routes/task-routes.js';
 import { typeboxValidatorCompiler } from './typebox-validator.js';
 
@@ -14,6 +20,7 @@ export interface AppDeps {
   bodyLimitBytes: number;
   version: string;
   tasks: TaskService;
+  output: TaskOutputService;
   runtime: RuntimeService;
   metrics: Registry;
   shutdown: AbortSignal;
@@ -48,6 +55,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: true,
   });
+  // First, so every route below lands in /openapi.json.
+  const routes = collectRoutes(app);
   app.setValidatorCompiler(typeboxValidatorCompiler);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, parseJsonBody);
@@ -58,6 +67,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
   });
   registerTaskRoutes(app, deps.tasks, deps.shutdown);
+  registerListRoutes(app, deps.tasks);
+  registerLogRoutes(app, deps.output);
+  registerStreamRoutes(app, deps.output, deps.shutdown);
   registerRuntimeRoutes(app, deps.runtime, deps.metrics, deps.version);
+  registerOpenApiRoutes(app, routes, deps.version);
   return app;
 }

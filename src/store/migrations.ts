@@ -54,4 +54,27 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX tasks_by_owner ON tasks (owner, queue_seq DESC) WHERE owner IS NOT NULL;
   CREATE INDEX tasks_by_finished ON tasks (finished_at) WHERE finished_at IS NOT NULL;
   `,
+  // 3: label filtering for task listing. One row per (task, label); triggers keep it in step
+  // with every insert and delete of a task (submit, GC), so no write path can forget it.
+  `
+  CREATE TABLE task_labels (
+    label_key TEXT NOT NULL,
+    label_value TEXT NOT NULL,
+    queue_seq INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    PRIMARY KEY (label_key, label_value, queue_seq)
+  ) WITHOUT ROWID;
+  CREATE INDEX task_labels_by_task ON task_labels (task_id);
+  INSERT INTO task_labels (label_key, label_value, queue_seq, task_id)
+    SELECT labels.key, labels.value, tasks.queue_seq, tasks.task_id
+    FROM tasks, json_each(tasks.spec_json, '$.control_context.labels') AS labels;
+  CREATE TRIGGER task_labels_on_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO task_labels (label_key, label_value, queue_seq, task_id)
+      SELECT key, value, new.queue_seq, new.task_id
+      FROM json_each(new.spec_json, '$.control_context.labels');
+  END;
+  CREATE TRIGGER task_labels_on_delete AFTER DELETE ON tasks BEGIN
+    DELETE FROM task_labels WHERE task_id = old.task_id;
+  END;
+  `,
 ];
