@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { readPackageVersion } from '../config/load-config.js';
 import { RuntimeError } from '../core/runtime-error.js';
 import { registerClientCommands, WaitTimeoutError } from './client-commands.js';
+import { registerOutputCommands } from './output-commands.js';
 import { HttpError } from './runtime-client.js';
 import { registerServeCommand } from './serve-command.js';
 
@@ -17,6 +18,7 @@ async function main(argv: string[]): Promise<void> {
     .exitOverride();
   registerServeCommand(program, (code) => process.exit(code));
   registerClientCommands(program);
+  registerOutputCommands(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -1,0 +1,96 @@
+import type { RuntimeClient } from './runtime-client.js';
+import { HttpError } from './runtime-client.js';
+import { SseParser, type SseEvent } from './sse-parser.js';
+
+/** A piece of output as the stream sends it. */
+interface OutputData {
+  offset: number;
+  encoding: 'utf8' | 'base64';
+  data: string;
+}
+
+/** What a follower does with each kind of message. */
+export interface FollowHandlers {
+  onOutput(stream: 'stdout' | 'stderr', bytes: Buffer): Promise<void>;
+  onLifecycle?(record: unknown): void;
+}
+
+/** Reconnect attempts without receiving anything before giving up. */
+const MAX_FAILED_ATTEMPTS = 30;
+const RETRY_DELAY_MS = 1000;
+
+/** Decodes one output message to the exact bytes of the log. */
+export function decodeOutput(data: string): Buffer {
+  const piece = JSON.parse(data) as OutputData;
+  return Buffer.from(piece.data, piece.encoding === 'base64' ? 'base64' : 'utf8');
+}
+
+/** Reads one connection; returns the end status, or undefined if the connection dropped. */
+async function readConnection(
+  response: Response,
+  handlers: FollowHandlers,
+  onId: (id: string) => void,
+): Promise<string | undefined> {
+  if (response.body === null) return undefined;
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const handle = async (event: SseEvent): Promise<string | undefined> => {
+    if (event.event === 'stdout' || event.event === 'stderr')
+      await handlers.onOutput(event.event, decodeOutput(event.data));
+    else if (event.event === 'lifecycle') handlers.onLifecycle?.(JSON.parse(event.data) as unknown);
+    if (event.id !== undefined) onId(event.id);
+    if (event.event === 'end') return (JSON.parse(event.data) as { status: string }).status;
+    return undefined;
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return undefined;
+      for (const event of parser.push(decoder.decode(value, { stream: true }))) {
+        const status = await handle(event);
+        if (status !== undefined) return status;
+      }
+    }
+  } finally {
+    try {
+      await reader.cancel();
+    } catch {
+      // The connection already failed; there is nothing left to release.
+    }
+  }
+}
+
+/**
+ * Follows a task's stream to its end. A dropped connection (server restart, network) is
+ * resumed from the last SSE id received, so output is neither lost nor repeated.
+ */
+export async function followTask(
+  client: RuntimeClient,
+  taskId: string,
+  handlers: FollowHandlers,
+): Promise<string> {
+  let lastId: string | undefined;
+  let failures = 0;
+  const path = `/api/v1/tasks/${encodeURIComponent(taskId)}/stream`;
+  for (;;) {
+    try {
+      const response = await client.stream(
+        path,
+        lastId === undefined ? {} : { 'last-event-id': lastId },
+      );
+      const status = await readConnection(response, handlers, (id) => {
+        lastId = id;
+        failures = 0;
+      });
+      if (status !== undefined) return status;
+    } catch (error) {
+      // A 4xx (unknown task, bad cursor) will not fix itself by retrying.
+      if (error instanceof HttpError && error.status < 500) throw error;
+    }
+    failures++;
+    if (failures > MAX_FAILED_ATTEMPTS)
+      throw new Error(`lost the stream of task ${taskId} and could not reconnect`);
+    await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+  }
+}
