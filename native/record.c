@@ -1,0 +1,124 @@
+#include "record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void msg(const char *fmt, ...)
+{
+    char buf[1024] = "execgo-shim: ";
+    size_t n = strlen(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap); /* truncates; leaves room for '\n' */
+    va_end(ap);
+    n = strlen(buf);
+    buf[n++] = '\n';
+    (void)write_all(2, buf, n); /* nowhere left to report a failure to */
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int64_t now_ms(clockid_t clock)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) { /* only fails for an invalid clock id */
+        msg("clock_gettime: %s", strerror(errno));
+        abort();
+    }
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void rec_line(struct rec *r, const char *fmt, ...)
+{
+    size_t room = sizeof r->buf - r->len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->buf + r->len, room, fmt, ap);
+    va_end(ap);
+    /* A truncated record must never be written: the reader would trust a cut value. */
+    if (n < 0 || (size_t)n + 1 >= room) {
+        r->overflow = true;
+        return;
+    }
+    r->len += (size_t)n;
+    r->buf[r->len++] = '\n';
+}
+
+/* Formats a path; ENAMETOOLONG if it does not fit (no path that long could be opened). */
+__attribute__((format(printf, 2, 3))) static bool make_path(char *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, PATH_MAX, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && n < PATH_MAX)
+        return true;
+    errno = ENAMETOOLONG;
+    return false;
+}
+
+/* The rename is only durable once the directory entry itself is on disk. */
+static int fsync_parent(const char *path)
+{
+    char dir[PATH_MAX] = ".";
+    const char *slash = strrchr(path, '/');
+    if (slash != NULL)
+        (void)make_path(dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd < 0 ? -1 : fsync(fd);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int rec_write(const char *path, const struct rec *r, bool durable)
+{
+    char tmp[PATH_MAX];
+    int fd = -1;
+    errno = EOVERFLOW; /* what is reported if the record itself was too long */
+    bool ok = !r->overflow && make_path(tmp, "%s.tmp", path) &&
+              (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) >= 0 &&
+              write_all(fd, r->buf, r->len) == 0 && (!durable || fsync(fd) == 0);
+    ok = (fd < 0 || close(fd) == 0) && ok; /* always close; errno is kept on success */
+    ok = ok && rename(tmp, path) == 0 && (!durable || fsync_parent(path) == 0);
+    if (!ok) {
+        msg("%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            (void)unlink(tmp); /* fails harmlessly if the rename happened */
+    }
+    return ok ? 0 : -1;
+}
+
+int notify(const char *dir, const char *task_id, const char *suffix)
+{
+    char path[PATH_MAX];
+    int fd = -1;
+    if (dir == NULL)
+        return 0;
+    if (!make_path(path, "%s/%s.%s", dir, task_id, suffix) ||
+        (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0 || close(fd) != 0) {
+        msg("%s/%s.%s: %s", dir, task_id, suffix, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* Records, notify files and the few helpers everything else shares. */
+#ifndef EXECGO_RECORD_H
+#define EXECGO_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* A record being built: key=value lines in a fixed buffer (no stdio buffering involved). */
+struct rec {
+    char buf[1024];
+    size_t len;
+    bool overflow;
+};
+
+/* Appends one line (fmt gives "key=value", the newline is added). */
+void rec_line(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes <path>.tmp, then renames it over path (fsync of file and directory when durable).
+ * Returns 0, or -1 with a message on stderr. */
+int rec_write(const char *path, const struct rec *r, bool durable);
+
+/* Creates the empty file <dir>/<task_id>.<suffix>; a NULL dir means no notification. */
+int notify(const char *dir, const char *task_id, const char *suffix);
+
+/* Writes all of buf, retrying partial writes and EINTR. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Milliseconds on the given clock (CLOCK_REALTIME for records, CLOCK_MONOTONIC for deadlines). */
+int64_t now_ms(clockid_t clock);
+
+/* "execgo-shim: <message>\n" on stderr. */
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,573 @@
+#!/usr/bin/env bash
+# Drives execgo-shim through real scenarios. Usage: run-tests.sh [shim-binary]
+# (default: the sanitizer build). Prints "ok - name" / "not ok - name" per test and a final
+# "N passed, M failed"; exits non-zero if anything failed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+SHIM=$(realpath "${1:-$here/../build/execgo-shim-asan}")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
+[[ -x $SHIM ]] || { echo "no shim binary at $SHIM" >&2; exit 1; }
+
+T=$(mktemp -d)
+# Tests run in subshells, so what must be undone at the end is listed in files:
+# $T/strays (pids a failed test may have left running) and $T/cgroups (dirs to remove).
+touch "$T/strays" "$T/cgroups"
+cleanup() {
+    local pid dir
+    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$T/strays"
+    while read -r dir; do
+        [[ -d $dir ]] || continue
+        { echo 1 >"$dir/cgroup.kill"; } 2>/dev/null ||
+            xargs -r kill -KILL <"$dir/cgroup.procs" 2>/dev/null || true
+        for _ in $(seq 50); do rmdir "$dir" 2>/dev/null && break; sleep 0.1; done
+    done <"$T/cgroups"
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+passed=0 failed=0 n=0 m=0
+
+# ---- helpers (tests run in a `set -e` subshell: any failing command fails the test) --------
+
+fail() { echo "#   $*" >&2; exit 1; }
+expect() { [[ $2 == "$3" ]] || fail "$1: got '$2', want '$3'"; }
+
+stray() { echo "$1" >>"$T/strays"; }
+
+# newtask [key=value...]: fresh task dir $D and spec $D/spec: the usual entries, except those
+# whose key the arguments give, then the arguments.
+newtask() {
+    m=$((m + 1))
+    D=$T/t$n.$m
+    TASK=task$n.$m
+    mkdir -p "$D/notify"
+    local e keys=" ${*%%=*} " entries=()
+    for e in "task_id=$TASK" "start_record=$D/start" "exit_record=$D/exit" "stdout=$D/out" \
+        "stderr=$D/err" "notify_dir=$D/notify" "cwd=$D" grace_ms=500; do
+        [[ $keys == *" ${e%%=*} "* ]] || entries+=("$e")
+    done
+    printf '%s\0' "${entries[@]}" "$@" >"$D/spec"
+}
+
+# run_shim [expected-rc]: runs the shim in the foreground with the gate open.
+run_shim() {
+    local rc=0
+    timeout -s KILL 60 "$SHIM" "$D/spec" <<<G 2>"$D/shim.log" || rc=$?
+    sanitizer_clean
+    expect "shim exit status ($(cat "$D/shim.log"))" "$rc" "${1:-0}"
+}
+
+sanitizer_clean() {
+    if grep -qE 'Sanitizer|runtime error' "$D/shim.log"; then
+        cat "$D/shim.log" >&2
+        fail "sanitizer report"
+    fi
+}
+
+# start_shim: runs the shim in the background ($SHIM_PID), gate open; waits for the start.
+start_shim() {
+    "$SHIM" "$D/spec" <<<G 2>"$D/shim.log" &
+    SHIM_PID=$!
+    wait_for "start record" test -e "$D/start"
+}
+
+# finish_shim [expected-rc]: waits for the background shim.
+finish_shim() {
+    local rc=0
+    wait "$SHIM_PID" || rc=$?
+    sanitizer_clean
+    expect "shim exit status ($(cat "$D/shim.log"))" "$rc" "${1:-0}"
+}
+
+wait_for() { # wait_for what command...: polls for up to 10 s
+    local what=$1 i
+    shift
+    for i in $(seq 500); do
+        "$@" && return 0
+        sleep 0.02
+    done
+    fail "timed out waiting for $what"
+}
+
+field() { sed -n "s/^$1=//p" "${2:-$D/exit}"; }
+has_field() { grep -q "^$1=" "${2:-$D/exit}"; }
+
+# Every finished task: records complete, renamed into place, notify files present.
+finished() {
+    expect version "$(field version)" 1
+    has_field finished_at_ms || fail "no finished_at_ms"
+    [[ -z $(find "$D" -name '*.tmp') ]] || fail ".tmp file left behind"
+    [[ -e $D/notify/$TASK.exited ]] || fail "no exited notification"
+}
+started() {
+    expect "start pid" "$(field pid "$D/start")" "$(field pid)"
+    expect "start pgid" "$(field pgid "$D/start")" "$(field pid)"
+    [[ -e $D/notify/$TASK.started ]] || fail "no started notification"
+    has_field user_cpu_us && has_field system_cpu_us && has_field max_rss_kb ||
+        fail "no rusage"
+}
+
+not_alive() { ! alive "$1"; }
+alive() { [[ -e /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
+run_test() { # run_test name [function args...] (default function: test_<name>)
+    local name=$1 rc=0
+    shift
+    (($# > 0)) || set -- "test_$name"
+    n=$((n + 1))
+    set +e
+    (set -e; "$@")
+    rc=$?
+    set -e
+    if ((rc == 0)); then
+        echo "ok - $name"
+        passed=$((passed + 1))
+    else
+        echo "not ok - $name"
+        failed=$((failed + 1))
+    fi
+}
+
+# ---- scenarios ------------------------------------------------------------------------------
+
+test_exit_0() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=echo out; echo err >&2'
+    run_shim
+    finished; started
+    expect reason "$(field reason)" exited
+    expect exit_code "$(field exit_code)" 0
+    expect stdout "$(cat "$D/out")" out
+    expect stderr "$(cat "$D/err")" err
+    ! has_field exit_signal || fail "exit_signal on a normal exit"
+    ! has_field term_sent_at_ms || fail "term_sent_at_ms without termination"
+}
+
+test_exit_3() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=exit 3'
+    run_shim
+    finished; started
+    expect reason "$(field reason)" exited
+    expect exit_code "$(field exit_code)" 3
+}
+
+test_killed_by_signal() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=kill -KILL $$'
+    run_shim
+    finished; started
+    expect reason "$(field reason)" exited
+    expect exit_signal "$(field exit_signal)" 9
+    ! has_field exit_code || fail "exit_code for a signal death"
+}
+
+test_missing_program() {
+    newtask exe=/nonexistent/prog arg=prog
+    run_shim
+    finished
+    expect reason "$(field reason)" launch_failed
+    expect stage "$(field launch_error_stage)" exec
+    expect errno "$(field launch_errno)" 2
+    expect error "$(field launch_error)" "No such file or directory"
+    [[ ! -e $D/start ]] || fail "start record for a failed launch"
+    ! has_field pid || fail "pid for a failed launch"
+}
+
+test_not_executable() {
+    newtask "exe=$T/noexec" arg=noexec
+    printf '#!/bin/sh\necho ran\n' >"$T/noexec"
+    chmod 644 "$T/noexec"
+    run_shim
+    finished
+    expect reason "$(field reason)" launch_failed
+    expect stage "$(field launch_error_stage)" exec
+    expect errno "$(field launch_errno)" 13
+}
+
+test_bad_cwd() {
+    newtask exe=/bin/true arg=true "cwd=$T/missing-dir"
+    run_shim
+    expect stage "$(field launch_error_stage)" chdir
+    expect errno "$(field launch_errno)" 2
+}
+
+test_stdio_error() {
+    newtask exe=/bin/true arg=true "stdout=$T/no-such-dir/out"
+    run_shim
+    finished
+    expect stage "$(field launch_error_stage)" stdio
+    expect errno "$(field launch_errno)" 2
+}
+
+test_cgroup_join_error() {
+    newtask exe=/bin/true arg=true cgroup=/nonexistent/cgroup
+    run_shim
+    finished
+    expect stage "$(field launch_error_stage)" cgroup
+    expect errno "$(field launch_errno)" 2
+}
+
+test_rlimit_as() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=echo ran' rlimit_as=1048576
+    run_shim
+    finished
+    [[ $(field exit_code) != 0 && ! -s $D/out ]] || fail "ran normally in a 1 MiB address space"
+}
+
+test_rlimit_fsize() {
+    newtask exe=/usr/bin/head arg=head arg=-c arg=100000 arg=/dev/zero rlimit_fsize=1000
+    run_shim
+    expect "log size" "$(stat -c %s "$D/out")" 1000
+    expect exit_signal "$(field exit_signal)" 25
+}
+
+# Spawned detached (as the server does), the shim already leads its session: no complaint.
+test_already_session_leader() {
+    newtask exe=/bin/true arg=true
+    setsid -w "$SHIM" "$D/spec" <<<G 2>"$D/shim.log"
+    sanitizer_clean
+    expect reason "$(field reason)" exited
+    [[ ! -s $D/shim.log ]] || fail "shim.log: $(cat "$D/shim.log")"
+}
+
+# An internal failure after the start (here: the start record cannot be written) kills the
+# program and still leaves an exit record (stage shim), with shim exit status 1.
+test_internal_failure() {
+    newtask exe=/bin/sleep arg=sleep arg=30 "start_record=$T/no-such-dir/start"
+    run_shim 1
+    finished
+    expect reason "$(field reason)" launch_failed
+    expect stage "$(field launch_error_stage)" shim
+    has_field pid || fail "no pid although the program was started"
+    ! alive "$(field pid)" || fail "program still running"
+    grep -q '^execgo-shim: ' "$D/shim.log" || fail "no message on stderr"
+}
+
+test_path_search() {
+    mkdir -p "$T/p1" "$T/p2"
+    printf '#!/bin/sh\necho wrong\n' >"$T/p1/mytool" # not executable: skipped (EACCES)
+    printf '#!/bin/sh\necho found\n' >"$T/p2/mytool"
+    chmod 644 "$T/p1/mytool"
+    chmod 755 "$T/p2/mytool"
+    newtask exe=mytool arg=mytool "env=PATH=$T/nowhere:$T/p1:$T/p2"
+    run_shim
+    finished; started
+    expect stdout "$(cat "$D/out")" found
+}
+
+test_path_search_argv0() {
+    newtask exe=sh arg=custom-name arg=-c 'arg=echo $0' env=PATH=/usr/bin:/bin
+    run_shim
+    expect stdout "$(cat "$D/out")" custom-name
+}
+
+test_path_search_eacces() {
+    mkdir -p "$T/p3"
+    printf '#!/bin/sh\n' >"$T/p3/onlynoexec"
+    chmod 644 "$T/p3/onlynoexec"
+    newtask exe=onlynoexec arg=onlynoexec "env=PATH=$T/nowhere:$T/p3"
+    run_shim
+    expect stage "$(field launch_error_stage)" exec
+    expect errno "$(field launch_errno)" 13
+}
+
+test_path_search_enoent() {
+    # a bare name is searched in the *task* PATH only, never in the shim's own
+    newtask exe=sh arg=sh "env=PATH=$T/nowhere"
+    run_shim
+    expect stage "$(field launch_error_stage)" exec
+    expect errno "$(field launch_errno)" 2
+}
+
+test_timeout_forced_kill() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=trap "" TERM; sleep 30' wall_ms=300 grace_ms=300
+    run_shim
+    finished; started
+    expect reason "$(field reason)" timeout
+    expect forced_kill "$(field forced_kill)" 1
+    expect exit_signal "$(field exit_signal)" 9
+    has_field term_sent_at_ms || fail "no term_sent_at_ms"
+}
+
+test_timeout_graceful() {
+    newtask exe=/bin/sleep arg=sleep arg=30 wall_ms=300 grace_ms=5000
+    local t0=$SECONDS
+    run_shim
+    finished; started
+    expect reason "$(field reason)" timeout
+    expect forced_kill "$(field forced_kill)" 0
+    expect exit_signal "$(field exit_signal)" 15
+    ((SECONDS - t0 < 4)) || fail "waited for the grace period"
+}
+
+test_cancel_sigterm() {
+    newtask exe=/bin/sleep arg=sleep arg=30
+    start_shim
+    kill -TERM "$SHIM_PID"
+    finish_shim
+    finished; started
+    expect reason "$(field reason)" cancelled
+    expect exit_signal "$(field exit_signal)" 15
+    expect forced_kill "$(field forced_kill)" 0
+}
+
+test_cancel_sigusr1() {
+    newtask exe=/bin/sleep arg=sleep arg=30
+    start_shim
+    kill -USR1 "$SHIM_PID"
+    finish_shim
+    expect reason "$(field reason)" cancelled
+}
+
+test_gate_closed() {
+    newtask exe=/bin/sh arg=sh arg=-c "arg=touch $T/gate-ran"
+    local rc=0
+    "$SHIM" "$D/spec" </dev/null 2>"$D/shim.log" || rc=$?
+    expect "rc on EOF" "$rc" 0
+    printf X | "$SHIM" "$D/spec" 2>>"$D/shim.log" || rc=$?
+    expect "rc on another byte" "$rc" 0
+    sanitizer_clean
+    [[ ! -e $T/gate-ran ]] || fail "program ran"
+    [[ -z $(ls -A "$D/notify") ]] || fail "notify files written"
+    for f in start exit out err; do [[ ! -e $D/$f ]] || fail "$f written"; done
+    [[ ! -s $D/shim.log ]] || fail "shim.log not empty"
+}
+
+# Blocked SIGTERM in /proc/<pid>/status means the shim is ready to treat it as a cancel.
+sigterm_blocked() {
+    local mask
+    mask=$(sed -n 's/^SigBlk:\s*//p' "/proc/$1/status")
+    (((16#$mask >> 14) & 1))
+}
+
+test_cancel_before_gate() {
+    newtask exe=/bin/sh arg=sh arg=-c "arg=touch ran" # cwd is $D
+    mkfifo "$D/gate"
+    exec 9<>"$D/gate" # read-write: opening does not block, and we hold the writer
+    "$SHIM" "$D/spec" <"$D/gate" 2>"$D/shim.log" 9>&- &
+    SHIM_PID=$!
+    wait_for "signals blocked" sigterm_blocked "$SHIM_PID"
+    kill -TERM "$SHIM_PID"
+    sleep 0.1
+    printf G >&9
+    exec 9>&-
+    finish_shim
+    finished
+    expect reason "$(field reason)" cancelled
+    ! has_field pid || fail "pid present"
+    [[ ! -e $D/start ]] || fail "start record written"
+    [[ ! -e $D/ran ]] || fail "program ran"
+}
+
+test_fd_hygiene() {
+    newtask exe=/bin/sleep arg=sleep arg=30
+    "$SHIM" "$D/spec" <<<G 2>"$D/shim.log" 3>/dev/null 7>/dev/null &
+    SHIM_PID=$!
+    wait_for "start record" test -e "$D/start"
+    local fds
+    fds=$(ls "/proc/$(field pid "$D/start")/fd" | sort -n | tr '\n' ' ')
+    kill -TERM "$SHIM_PID"
+    finish_shim
+    expect "task fds" "$fds" "0 1 2 "
+}
+
+test_env_exact() {
+    newtask exe=/usr/bin/env arg=env env=A=1 'env=B=two words' env=LD_PRELOAD=/nonexistent/lib.so
+    run_shim
+    finished; started
+    expect reason "$(field reason)" exited
+    expect exit_code "$(field exit_code)" 0
+    expect env "$(cat "$D/out")" $'A=1\nB=two words\nLD_PRELOAD=/nonexistent/lib.so'
+}
+
+test_grandchild_killed() {
+    # the pause lets the grandchild leave the process group before the main child exits
+    newtask exe=/bin/sh arg=sh arg=-c \
+        'arg=setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!; sleep 0.2'
+    run_shim
+    finished; started
+    expect reason "$(field reason)" exited
+    local gpid
+    gpid=$(cat "$D/out")
+    stray "$gpid"
+    [[ -n $gpid ]] || fail "no grandchild pid"
+    ! alive "$gpid" || fail "grandchild $gpid still running"
+    ! [[ -e /proc/$gpid ]] || fail "grandchild $gpid not reaped"
+}
+
+test_double_fork_killed() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=(setsid sh -c "sleep 1000 & echo \$!" </dev/null &) ; sleep 0.2'
+    run_shim
+    local gpid
+    gpid=$(cat "$D/out")
+    stray "$gpid"
+    [[ -n $gpid ]] || fail "no grandchild pid"
+    ! [[ -e /proc/$gpid ]] || fail "grandchild $gpid still there"
+}
+
+test_idle_timeout() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=echo hi; sleep 30' idle_ms=300
+    run_shim
+    finished; started
+    expect reason "$(field reason)" idle_timeout
+    expect exit_signal "$(field exit_signal)" 15
+}
+
+test_idle_not_while_output() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.1; done' \
+        idle_ms=600
+    run_shim
+    expect reason "$(field reason)" exited
+    expect exit_code "$(field exit_code)" 0
+}
+
+test_stdin_file() {
+    printf 'hello stdin\n' >"$T/input"
+    newtask exe=/bin/cat arg=cat "stdin=$T/input"
+    run_shim
+    expect stdout "$(cat "$D/out")" "hello stdin"
+}
+
+test_stdin_default_dev_null() {
+    newtask exe=/bin/cat arg=cat
+    run_shim
+    expect reason "$(field reason)" exited
+    expect stdout "$(cat "$D/out")" ""
+}
+
+test_rlimit_cpu() {
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=while :; do :; done' rlimit_cpu=1 wall_ms=20000
+    run_shim
+    expect reason "$(field reason)" exited
+    local sig
+    sig=$(field exit_signal)
+    [[ $sig == 24 || $sig == 9 ]] || fail "exit_signal $sig, want SIGXCPU or SIGKILL"
+}
+
+test_no_new_privs() {
+    newtask exe=/bin/grep arg=grep arg=NoNewPrivs arg=/proc/self/status no_new_privs=1
+    run_shim
+    expect status "$(cat "$D/out")" $'NoNewPrivs:\t1'
+}
+
+test_notify_files() {
+    newtask exe=/bin/true arg=true durable=1
+    run_shim
+    [[ -e $D/notify/$TASK.started && -e $D/notify/$TASK.exited ]] || fail "notify missing"
+    [[ ! -s $D/notify/$TASK.exited ]] || fail "notify file not empty"
+    expect "notify dir" "$(ls "$D/notify" | tr '\n' ' ')" "$TASK.exited $TASK.started "
+}
+
+test_atomic_records() {
+    newtask exe=/bin/true arg=true
+    run_shim
+    finished; started
+    [[ -z $(ls "$D" | grep '\.tmp$') ]] || fail ".tmp left"
+    [[ $(tail -c1 "$D/exit" | od -An -c | tr -d ' ') == '\n' ]] || fail "record not newline-terminated"
+}
+
+test_spec_errors() {
+    local rc
+    newtask exe=/bin/true arg=true bogus=1
+    rc=0; "$SHIM" "$D/spec" <<<G 2>"$D/shim.log" || rc=$?
+    expect "unknown key rc" "$rc" 2
+    grep -q "^execgo-shim: .*unknown key 'bogus'" "$D/shim.log" || fail "message: $(cat "$D/shim.log")"
+    newtask exe=/bin/true arg=true exe=/bin/false
+    rc=0; "$SHIM" "$D/spec" <<<G 2>"$D/shim.log" || rc=$?
+    expect "duplicate key rc" "$rc" 2
+    newtask exe=/bin/true arg=true wall_ms=12x
+    rc=0; "$SHIM" "$D/spec" <<<G 2>"$D/shim.log" || rc=$?
+    expect "bad number rc" "$rc" 2
+    printf 'task_id=x' >"$D/spec" # last entry not NUL-terminated
+    rc=0; "$SHIM" "$D/spec" <<<G 2>"$D/shim.log" || rc=$?
+    expect "unterminated rc" "$rc" 2
+    rc=0; "$SHIM" "$T/no-such-spec" <<<G 2>"$D/shim.log" || rc=$?
+    expect "missing spec rc" "$rc" 2
+    [[ ! -e $D/exit ]] || fail "exit record after a spec error"
+}
+
+# ---- cgroups (root only) --------------------------------------------------------------------
+
+cgroup_root() { # prints a writable cgroup hierarchy for version $1, or fails
+    local dir
+    if [[ $1 == v2 ]]; then
+        dir=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+    else
+        dir=$(awk '$3 == "cgroup" && $4 ~ /(^|,)pids(,|$)/ { print $2; exit }' /proc/mounts)
+    fi
+    [[ -n $dir && -w $dir ]] && echo "$dir"
+}
+
+make_cgroup() { # make_cgroup root: creates a temporary cgroup, prints its path
+    local dir=$1/execgo-shim-test-$$-$n
+    mkdir "$dir" && echo "$dir" >>"$T/cgroups" && echo "$dir"
+}
+
+# A setsid-escaped grandchild and a process that is not our descendant at all (moved into the
+# cgroup from outside) must both die when the task is cancelled.
+cgroup_kill_scenario() {
+    local root=$1 cg outsider gpid pid
+    cg=$(make_cgroup "$root")
+    newtask exe=/bin/sh arg=sh arg=-c \
+        'arg=setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!; exec sleep 1000' "cgroup=$cg"
+    start_shim
+    pid=$(field pid "$D/start")
+    grep -qx "$pid" "$cg/cgroup.procs" || fail "task not in the cgroup"
+    wait_for "grandchild pid" test -s "$D/out"
+    gpid=$(cat "$D/out")
+    stray "$gpid"
+    sleep 1000 &
+    outsider=$!
+    disown "$outsider" # no job-status chatter; bash still reaps it
+    stray "$outsider"
+    echo "$outsider" >"$cg/cgroup.procs"
+    kill -TERM "$SHIM_PID"
+    finish_shim
+    expect reason "$(field reason)" cancelled
+    ! alive "$gpid" || fail "escaped grandchild survived"
+    wait_for "outsider killed" not_alive "$outsider"
+    expect "cgroup.procs" "$(cat "$cg/cgroup.procs")" ""
+}
+
+# signal_mode=cgroup: SIGTERM to everything in the cgroup except the direct child.
+cgroup_signal_mode_scenario() {
+    local cg
+    cg=$(make_cgroup "$1")
+    newtask exe=/bin/sh arg=sh arg=-c 'arg=sleep 1000 & echo started; wait $!' "cgroup=$cg" \
+        signal_mode=cgroup
+    start_shim
+    wait_for "sleep started" test -s "$D/out"
+    kill -TERM "$SHIM_PID"
+    finish_shim
+    expect reason "$(field reason)" cancelled
+    expect "direct child exit code" "$(field exit_code)" 143
+    expect forced_kill "$(field forced_kill)" 0
+}
+
+cgroup_tests() {
+    local v root
+    for v in v2 v1; do
+        if ((EUID != 0)); then
+            echo "skip - cgroup $v: not root"
+        elif ! root=$(cgroup_root $v); then
+            echo "skip - cgroup $v: no writable ${v/v1/v1 pids} hierarchy"
+        else
+            run_test "cgroup $v kill" cgroup_kill_scenario "$root"
+            run_test "cgroup $v signal_mode" cgroup_signal_mode_scenario "$root"
+        fi
+    done
+}
+
+for t in exit_0 exit_3 killed_by_signal missing_program not_executable bad_cwd stdio_error \
+    cgroup_join_error rlimit_as rlimit_fsize already_session_leader internal_failure path_search \
+    path_search_argv0 path_search_eacces path_search_enoent timeout_forced_kill \
+    timeout_graceful cancel_sigterm cancel_sigusr1 gate_closed cancel_before_gate fd_hygiene \
+    env_exact grandchild_killed double_fork_killed idle_timeout idle_not_while_output \
+    stdin_file stdin_default_dev_null rlimit_cpu no_new_privs notify_files atomic_records \
+    spec_errors; do
+    run_test "$t"
+done
+cgroup_tests
+
+echo "$passed passed, $failed failed"
+((failed == 0))
