@@ -23,6 +23,19 @@ export function readStartTicks(pid: number): number | undefined {
   }
 }
 
+/** This process's own process group (field 5 of /proc/self/stat), never a signal target. */
+export function readOwnProcessGroup(): number {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
+/** A process group the runtime may signal: a real group that is not init's and not ours. */
+export function isSignallableGroup(pgid: number): boolean {
+  return (
+    Number.isSafeInteger(pgid) && pgid > 1 && pgid !== process.pid && pgid !== readOwnProcessGroup()
+  );
+}
+
 let cachedBootId: string | undefined;
 
 /** The kernel's boot id; pids and start ticks are only comparable within one boot. */

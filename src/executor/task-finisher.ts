@@ -11,7 +11,7 @@ import type { TaskStore } from '../store/task-store.js';
 import { readIfExists, writeResultFile } from '../store/task-files.js';
 import type { TaskPaths } from '../store/task-paths.js';
 import { classifyOutcome, type TaskOutcome } from './outcome.js';
-import { readStartTicks } from './process-identity.js';
+import { isSignallableGroup, readStartTicks } from './process-identity.js';
 import { parseExitRecord, parseStartRecord } from './shim-records.js';
 
 const TERMINAL_EVENT: Record<TerminalStatus, EventType> = {
@@ -158,7 +158,7 @@ export class TaskFinisher {
   private killLeftovers(record: TaskRecord): void {
     const pgid = record.pgid;
     const shim = record.shim;
-    if (pgid === undefined || shim === undefined || pgid <= 1 || pgid === process.pid) return;
+    if (pgid === undefined || shim === undefined || !isSignallableGroup(pgid)) return;
     // pgid is the program's pid. Signal the group only if its leader is the process our shim
     // started (started shortly after the shim), never a process that reused the number.
     const ticks = readStartTicks(pgid);

@@ -84,6 +84,20 @@ export function createRuntimeMetrics(deps: {
     },
   });
 
+  new Gauge({
+    name: 'execgo_runtime_tenant_waiting_tasks',
+    help: 'Accepted tasks waiting for dispatch, per tenant ("" = no tenant)',
+    labelNames: ['tenant'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const row of deps.store.listWaiting())
+        counts.set(row.tenant ?? '', (counts.get(row.tenant ?? '') ?? 0) + 1);
+      for (const [tenant, count] of counts) this.set({ tenant }, count);
+    },
+  });
+
   deps.events.on('task:accepted', () => submitted.inc());
   deps.events.on('task:rejected', (code) => rejected.inc({ code }));
   deps.events.on('task:finished', (record) => {

@@ -147,4 +147,13 @@ describe('task outcomes (real shim, real processes)', () => {
       [...events.map((e) => e.seq)].sort((a, b) => a - b),
     );
   });
+
+  it('a wall time above 2^31-1 ms does not fire early (timers are not truncated)', async () => {
+    const status = await rt.api.run(
+      shell('sleep 0.3; echo done', { limits: { wall_time_ms: 3_000_000_000 } }),
+    );
+    assert.equal(status.status, 'success');
+    assert.equal(status.stdout, 'done\n');
+    assert.equal(status.execution_plan?.resource_enforcement.wall_time_ms, 3_000_000_000);
+  });
 });

@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import {
   captureIdentity,
   isSameProcessAlive,
+  isSignallableGroup,
+  readOwnProcessGroup,
   parseStartTicks,
   readStartTicks,
 } from '../../src/executor/process-identity.js';
@@ -22,5 +24,11 @@ describe('process identity', () => {
     assert.ok(isSameProcessAlive(me));
     assert.ok(!isSameProcessAlive({ ...me, startTicks: me.startTicks + 1 }));
     assert.ok(!isSameProcessAlive({ ...me, bootId: 'another-boot' }));
+  });
+
+  it('never treats init, our pid or our own process group as a signal target', () => {
+    for (const pgid of [0, 1, -5, process.pid, readOwnProcessGroup(), Number.NaN])
+      assert.equal(isSignallableGroup(pgid), false, String(pgid));
+    assert.equal(isSignallableGroup(999_999_999), true);
   });
 });
