@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  runCli,
+  shell,
+  startServerProcess,
+  type ServerProcess,
+} from '../support/runtime-harness.js';
+
+describe('CLI logs and list', () => {
+  let server: ServerProcess;
+  let url: string;
+  before(async () => {
+    server = await startServerProcess([]);
+    url = `http://127.0.0.1:${server.port}`;
+  });
+  after(async () => {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  });
+
+  it('logs -f follows a running task to its end; logs --tail prints the end', async () => {
+    const taskId = await server.api.submit(
+      shell('for i in 1 2 3; do echo out $i; echo err $i >&2; sleep 0.1; done', {
+        control_context: { labels: { suite: 'cli-output' } },
+      }),
+    );
+    const followed = await runCli(['logs', '-f', taskId, '--server', url]);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.equal(followed.stdout, 'out 1\nout 2\nout 3\n');
+    assert.equal(followed.stderr, 'err 1\nerr 2\nerr 3\n');
+    const tail = await runCli(['logs', taskId, '--tail', '1', '--server', url]);
+    assert.equal(tail.stdout, 'out 3\n');
+    assert.equal(tail.stderr, 'err 3\n');
+  });
+
+  it('list (ps) prints matching tasks as JSON', async () => {
+    const listed = await runCli(['ps', '--label', 'suite=cli-output', '--all', '--server', url]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const body = JSON.parse(listed.stdout) as { tasks: Array<{ status: string }> };
+    assert.equal(body.tasks.length, 1);
+    assert.equal(body.tasks[0]?.status, 'success');
+    const bad = await runCli(['list', '--status', 'nope', '--server', url]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /invalid_input/);
+  });
+
+  it('logs of an unknown task fails with the server error', async () => {
+    const result = await runCli(['logs', '-f', 'missing-task', '--server', url]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /not_found/);
+  });
+});
