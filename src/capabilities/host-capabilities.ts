@@ -8,14 +8,30 @@ export interface CgroupPlacement {
   layout: CgroupLayout;
   /** Directory under which per-task cgroups are created on the unified (v2) hierarchy. */
   unifiedParent?: string;
-  /** v1 controller name → parent directory for per-task cgroups. */
-  v1Parents: Partial<Record<'memory' | 'pids' | 'cpu' | 'cpuacct' | 'freezer', string>>;
+  /** Whether the unified parent's children get memory/pids limits (pure v2 with controllers). */
+  unifiedControllers: { memory: boolean; pids: boolean; cpu: boolean };
+  /** v1 controller name → parent directory for per-task cgroups (writable ones only). */
+  v1Parents: Partial<Record<'memory' | 'pids' | 'cpu' | 'cpuacct', string>>;
   memoryLimit: boolean;
   pidsLimit: boolean;
   cpuQuota: boolean;
   oomDetection: boolean;
   /** Whether swap exists and must be capped together with memory. */
   swapPresent: boolean;
+}
+
+/**
+ * How linux_sandbox is realised: bubblewrap (as root, so it can build the mounts and
+ * namespaces) runs `setpriv` as the sandbox's first program, which drops to `uid`/`gid`
+ * with no capabilities; `env -i` then applies the task's environment at the final exec.
+ */
+export interface LinuxSandboxTool {
+  tool: 'bwrap';
+  path: string;
+  setprivPath: string;
+  envPath: string;
+  uid: number;
+  gid: number;
 }
 
 /**
@@ -29,7 +45,7 @@ export interface HostCapabilities {
   kubernetes: boolean;
   dataDirWritable: boolean;
   /** Null when linux_sandbox is unavailable; otherwise how it is realised. */
-  linuxSandbox: { tool: 'bwrap'; path: string } | null;
+  linuxSandbox: LinuxSandboxTool | null;
   chroot: boolean;
   namespaces: NamespaceSelection;
   rlimitCpu: boolean;

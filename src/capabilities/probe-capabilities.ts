@@ -1,40 +1,123 @@
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import type { RuntimeConfig } from '../config/runtime-config.js';
-import type { HostCapabilities } from './host-capabilities.js';
-import { detectCapacity, detectContainer, findTool, probeDataDirWritable } from './probe-host.js';
+import type { CgroupPlacement, HostCapabilities } from './host-capabilities.js';
+import { resolveCgroupHierarchies } from './parse-cgroup-layout.js';
+import { probeCgroups } from './probe-cgroups.js';
+import {
+  detectCapacity,
+  detectContainer,
+  detectSwap,
+  findTool,
+  probeDataDirWritable,
+  readText,
+} from './probe-host.js';
+import { probeLinuxSandbox } from './probe-sandbox.js';
 
-/**
- * Probes the host once at start. Everything reported here is what the runtime will really
- * do; anything it cannot do is a warning, and explicit overrides are listed as such.
- */
-export function probeCapabilities(config: RuntimeConfig, env: NodeJS.ProcessEnv): HostCapabilities {
-  const warnings: string[] = [];
+function describeSource(flag: string, envName: string, env: NodeJS.ProcessEnv): string {
+  const value = env[envName];
+  return value !== undefined && value !== '' ? `${envName}=${value}` : flag;
+}
+
+function collectOverrides(
+  config: RuntimeConfig,
+  env: NodeJS.ProcessEnv,
+  warnings: string[],
+): Record<string, string> {
   const overrides: Record<string, string> = {};
-  const isLinux = process.platform === 'linux';
-  if (config.disableLinuxSandbox) overrides.linux_sandbox = 'disabled';
-  if (config.disableCgroup) overrides.cgroup = 'disabled';
+  if (config.disableLinuxSandbox) {
+    overrides.linux_sandbox = 'disabled';
+    warnings.push(
+      `linux_sandbox disabled by ${describeSource('--disable-linux-sandbox', 'EXECGO_RUNTIME_DISABLE_LINUX_SANDBOX', env)}`,
+    );
+  }
+  if (config.disableCgroup) {
+    overrides.cgroup = 'disabled';
+    warnings.push(
+      `cgroups disabled by ${describeSource('--disable-cgroup', 'EXECGO_RUNTIME_DISABLE_CGROUP', env)}`,
+    );
+  }
+  if (config.cgroupRoot !== undefined) overrides.cgroup_root = config.cgroupRoot;
   if (config.capacityMemoryBytes !== undefined)
     overrides.capacity_memory_bytes = String(config.capacityMemoryBytes);
   if (config.capacityPids !== undefined) overrides.capacity_pids = String(config.capacityPids);
+  return overrides;
+}
+
+function probeHostCgroups(
+  config: RuntimeConfig,
+  warnings: string[],
+): { placement: CgroupPlacement | null; isV2Mounted: boolean } {
+  const hierarchies = resolveCgroupHierarchies(
+    readText('/proc/self/mountinfo'),
+    readText('/proc/self/cgroup'),
+  );
+  const isV2Mounted = hierarchies.unifiedMount !== undefined;
+  if (config.disableCgroup) return { placement: null, isV2Mounted };
+  const placement = probeCgroups(
+    {
+      hierarchies,
+      cgroupRoot: config.cgroupRoot,
+      swapPresent: detectSwap(),
+      instance: `rt-${createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12)}`,
+      probeName: `probe-${process.pid}`,
+    },
+    warnings,
+  );
+  return { placement, isV2Mounted };
+}
+
+/**
+ * Probes the host once at start, by trying things rather than guessing: bubblewrap is run
+ * as tasks will run it, cgroups are created where tasks will live. Everything reported is
+ * what the runtime will really do; anything it cannot do is a warning, and explicit
+ * overrides are listed as such.
+ */
+export function probeCapabilities(config: RuntimeConfig, env: NodeJS.ProcessEnv): HostCapabilities {
+  const warnings: string[] = [];
+  const overrides = collectOverrides(config, env, warnings);
+  const isLinux = process.platform === 'linux';
   const tools: Record<string, string | null> = {};
-  for (const tool of ['bwrap', 'unshare', 'prlimit', 'setsid', 'setpriv'])
+  for (const tool of ['bwrap', 'setpriv', 'env', 'true', 'unshare', 'prlimit'])
     tools[tool] = findTool(tool);
-  warnings.push('linux_sandbox is not available in this build');
-  warnings.push('cgroup enforcement is not available in this build');
+  const sandbox =
+    isLinux && !config.disableLinuxSandbox
+      ? probeLinuxSandbox(
+          {
+            bwrap: tools.bwrap ?? null,
+            setpriv: tools.setpriv ?? null,
+            env: tools.env ?? null,
+            truePath: tools.true ?? null,
+          },
+          process.getuid?.() === 0,
+          warnings,
+        )
+      : undefined;
+  const { placement, isV2Mounted } = isLinux
+    ? probeHostCgroups(config, warnings)
+    : { placement: null, isV2Mounted: false };
+  if (!isLinux) warnings.push(`linux_sandbox and cgroups need Linux (this is ${process.platform})`);
   const dataDirWritable = probeDataDirWritable(config.dataDir);
   if (!dataDirWritable) warnings.push(`data dir ${config.dataDir} is not writable`);
+  const linuxSandbox = sandbox?.tool ?? null;
   return {
     os: process.platform,
     arch: os.arch(),
     ...detectContainer(env),
     dataDirWritable,
-    linuxSandbox: null,
-    chroot: false,
-    namespaces: { mount: false, pid: false, uts: false, ipc: false, net: false },
+    linuxSandbox,
+    chroot: linuxSandbox !== null && sandbox?.namespaces.mount === true,
+    namespaces: sandbox?.namespaces ?? {
+      mount: false,
+      pid: false,
+      uts: false,
+      ipc: false,
+      net: false,
+    },
     rlimitCpu: isLinux,
     rlimitMemory: isLinux,
-    cgroups: null,
-    cgroupV2Mounted: false,
+    cgroups: placement,
+    cgroupV2Mounted: isV2Mounted,
     capacity: detectCapacity(config),
     tools,
     warnings,

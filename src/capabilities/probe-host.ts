@@ -13,7 +13,8 @@ function isReadable(file: string): boolean {
   }
 }
 
-function readText(file: string): string {
+/** A whole text file, or '' when it cannot be read. */
+export function readText(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch {
@@ -61,6 +62,11 @@ export function findTool(name: string): string | null {
     }
   }
   return null;
+}
+
+/** Whether any swap device is active (then a memory limit must also cap swap). */
+export function detectSwap(): boolean {
+  return readText('/proc/swaps').trim().split('\n').length > 1;
 }
 
 /** Ledger capacity: flags/env override, otherwise what the host has. */

@@ -1,0 +1,134 @@
+import path from 'node:path';
+import type { SandboxDescription } from '../contract/task-status.js';
+import type { LinuxSandboxTool } from '../capabilities/host-capabilities.js';
+import type { ProgramInvocation, WrappedInvocation } from './task-command.js';
+
+/** Where the workspace appears inside a chroot (the rootfs must provide the directory). */
+export const CHROOT_WORKSPACE = '/workspace';
+/** Where files of the task dir named in argv (script files) appear inside a chroot. */
+export const CHROOT_TASK_FILES = '/tmp/.execgo-task';
+/** Mount points a rootfs must provide, because the rootfs itself is mounted read-only. */
+export const ROOTFS_MOUNT_POINTS = ['/proc', '/dev', '/tmp', CHROOT_WORKSPACE] as const;
+/** Hostname seen inside a uts namespace. */
+export const SANDBOX_HOSTNAME = 'execgo-sandbox';
+/** The environment of bwrap and setpriv themselves; the task's env reaches only the program. */
+const WRAPPER_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+/** setpriv needs exactly these to switch identity; everything else is dropped by bwrap. */
+const SETPRIV_CAPS = ['CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP'];
+
+/** Everything the argv builder depends on, already resolved. */
+export interface BwrapInput {
+  program: ProgramInvocation;
+  sandbox: SandboxDescription;
+  tool: LinuxSandboxTool;
+  taskDir: string;
+  workspaceDir: string;
+  dataDir: string;
+  /** Whether the task has cgroups (then SIGTERM goes to the cgroup, bwrap does not forward). */
+  hasCgroups: boolean;
+  /** Paths of setpriv and env as seen inside the sandbox (inside a chroot: the rootfs's). */
+  insideTools: { setpriv: string; env: string };
+}
+
+function isInside(file: string, dir: string): boolean {
+  return file.startsWith(`${dir}${path.sep}`);
+}
+
+function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): string[] {
+  const { sandbox, dataDir, workspaceDir } = input;
+  if (sandbox.chroot && sandbox.rootfs !== undefined) {
+    const args = ['--ro-bind', sandbox.rootfs, '/', '--proc', '/proc', '--dev', '/dev'];
+    args.push('--tmpfs', '/tmp', '--bind', workspaceDir, CHROOT_WORKSPACE);
+    for (const file of taskFiles)
+      args.push('--ro-bind', file, path.posix.join(CHROOT_TASK_FILES, path.basename(file)));
+    return [...args, '--chdir', CHROOT_WORKSPACE];
+  }
+  // Without a mount namespace request the host tree stays writable (as far as the dropped uid
+  // may write); bwrap still needs its own mount namespace to exist at all.
+  const root = sandbox.namespaces.mount ? '--ro-bind' : '--bind';
+  const args = [root, '/', '/', '--proc', '/proc', '--dev', '/dev'];
+  if (sandbox.namespaces.mount) args.push('--tmpfs', '/tmp', '--tmpfs', '/var/tmp');
+  // The data dir (database, other tasks, the runtime's notify files) is never visible; the
+  // task's own workspace and the files it needs are mounted back on top of the empty tmpfs.
+  args.push('--tmpfs', dataDir, '--bind', workspaceDir, workspaceDir);
+  for (const file of taskFiles) args.push('--ro-bind', file, file);
+  return [...args, '--chdir', workspaceDir];
+}
+
+function buildNamespaces(input: BwrapInput): string[] {
+  const { namespaces } = input.sandbox;
+  const args = ['--cap-drop', 'ALL', ...SETPRIV_CAPS.flatMap((cap) => ['--cap-add', cap])];
+  if (namespaces.pid) args.push('--unshare-pid');
+  if (namespaces.uts) args.push('--unshare-uts', '--hostname', SANDBOX_HOSTNAME);
+  if (namespaces.ipc) args.push('--unshare-ipc');
+  if (namespaces.net) args.push('--unshare-net');
+  // With cgroups the shim signals the program directly and kills the cgroup; tying the
+  // program's life to bwrap is then safe. Without them SIGTERM reaches bwrap's process group,
+  // and bwrap's death must not turn a graceful stop into an immediate SIGKILL.
+  if (input.hasCgroups) args.push('--die-with-parent');
+  return args;
+}
+
+/**
+ * `setpriv` drops to the sandbox uid/gid, clears supplementary groups, the inheritable and
+ * bounding sets (the uid change itself clears permitted/effective/ambient); then `env -i`,
+ * already unprivileged, sets exactly the task's environment for the final exec. So neither
+ * bwrap nor setpriv ever runs with a task-controlled LD_PRELOAD or similar.
+ */
+function buildIdentityDrop(input: BwrapInput): string[] {
+  const { tool, insideTools, program } = input;
+  return [
+    insideTools.setpriv,
+    `--reuid=${tool.uid}`,
+    `--regid=${tool.gid}`,
+    '--clear-groups',
+    '--inh-caps=-all',
+    '--bounding-set=-all',
+    '--',
+    insideTools.env,
+    '-i',
+    '--',
+    ...Object.entries(program.env).map(([key, value]) => `${key}=${value}`),
+  ];
+}
+
+/**
+ * Builds the command the shim runs for a linux_sandbox task. Pure. The shape is
+ * `bwrap (namespaces, mounts; root with only setuid caps) -- setpriv (drop to the sandbox
+ * uid, no caps) -- env -i (task env) -- program`. Nothing the program runs as maps to host
+ * root, holds a capability, or can undo a mount (they belong to the host's user namespace).
+ */
+export function buildBwrapInvocation(input: BwrapInput): WrappedInvocation {
+  const { program, tool, taskDir, workspaceDir, sandbox } = input;
+  const taskFiles = [...new Set(program.argv.slice(1))].filter(
+    (arg) => path.isAbsolute(arg) && isInside(arg, taskDir) && !isInside(arg, workspaceDir),
+  );
+  const isChroot = sandbox.chroot && sandbox.rootfs !== undefined;
+  const args = program.argv
+    .slice(1)
+    .map((arg) =>
+      isChroot && taskFiles.includes(arg)
+        ? path.posix.join(CHROOT_TASK_FILES, path.basename(arg))
+        : arg,
+    );
+  const argv = [
+    tool.path,
+    ...buildNamespaces(input),
+    ...buildFilesystem(input, taskFiles),
+    '--clearenv',
+    '--setenv',
+    'PATH',
+    WRAPPER_PATH,
+    '--',
+    ...buildIdentityDrop(input),
+    program.exe,
+    ...args,
+  ];
+  return {
+    exe: tool.path,
+    argv,
+    env: { PATH: WRAPPER_PATH },
+    signalMode: input.hasCgroups ? 'cgroup' : 'group',
+    noNewPrivs: true,
+  };
+}

@@ -1,0 +1,168 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CgroupPlacement } from '../capabilities/host-capabilities.js';
+import { RuntimeError } from '../core/runtime-error.js';
+import type { CgroupReport } from '../executor/outcome.js';
+import {
+  hasCgroupFile,
+  killCgroup,
+  listCgroupPids,
+  parseFlatKeyed,
+  parseSingleNumber,
+  readCgroupFile,
+  removeCgroupDir,
+  writeCgroupFile,
+} from './cgroup-files.js';
+import type { CgroupLimits, CreatedCgroups, TaskCgroups } from './task-cgroups.js';
+
+/** Per-task cgroup directories are named `task-<id>` so cleanup never touches anything else. */
+export const TASK_CGROUP_PREFIX = 'task-';
+
+/** Cgroup directory name of a task (task ids are `[A-Za-z0-9._-]`, so always one component). */
+export function nameTaskCgroup(taskId: string): string {
+  return `${TASK_CGROUP_PREFIX}${taskId}`;
+}
+
+/** Every parent directory a task cgroup is created in, unified first. */
+export function listTaskParents(placement: CgroupPlacement): string[] {
+  const parents = [
+    ...(placement.unifiedParent === undefined ? [] : [placement.unifiedParent]),
+    ...Object.values(placement.v1Parents),
+  ];
+  return [...new Set(parents)];
+}
+
+/** Creates a fresh, empty cgroup; a leftover of an earlier attempt is emptied first. */
+function createFreshCgroup(dir: string): void {
+  try {
+    fs.mkdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    killCgroup(dir);
+    removeCgroupDir(dir);
+    fs.mkdirSync(dir);
+  }
+}
+
+function applyMemoryLimit(placement: CgroupPlacement, dirs: Dirs, bytes: number): boolean {
+  const value = String(bytes);
+  if (placement.unifiedControllers.memory && dirs.unified !== undefined) {
+    writeCgroupFile(dirs.unified, 'memory.max', value);
+    // Without a swap cap, hitting the limit would swap instead of triggering an OOM kill.
+    if (placement.swapPresent && hasCgroupFile(dirs.unified, 'memory.swap.max'))
+      writeCgroupFile(dirs.unified, 'memory.swap.max', '0');
+    if (hasCgroupFile(dirs.unified, 'memory.oom.group'))
+      writeCgroupFile(dirs.unified, 'memory.oom.group', '1');
+    return true;
+  }
+  if (dirs.memory === undefined) return false;
+  writeCgroupFile(dirs.memory, 'memory.limit_in_bytes', value);
+  // memsw counts memory + swap; equal to the memory limit means "no swap at all".
+  if (placement.swapPresent && hasCgroupFile(dirs.memory, 'memory.memsw.limit_in_bytes'))
+    writeCgroupFile(dirs.memory, 'memory.memsw.limit_in_bytes', value);
+  return true;
+}
+
+function applyPidsLimit(placement: CgroupPlacement, dirs: Dirs, pidsMax: number): void {
+  const dir = placement.unifiedControllers.pids ? dirs.unified : dirs.pids;
+  if (dir === undefined) throw new Error('no pids controller for this task');
+  writeCgroupFile(dir, 'pids.max', String(pidsMax));
+}
+
+interface Dirs {
+  unified?: string;
+  memory?: string;
+  pids?: string;
+  cpuacct?: string;
+  all: string[];
+}
+
+function createDirs(placement: CgroupPlacement, taskId: string): Dirs {
+  const name = nameTaskCgroup(taskId);
+  const dirs: Dirs = { all: [] };
+  const make = (parent: string): string => {
+    const dir = path.join(parent, name);
+    if (!dirs.all.includes(dir)) {
+      createFreshCgroup(dir);
+      dirs.all.push(dir);
+    }
+    return dir;
+  };
+  if (placement.unifiedParent !== undefined) dirs.unified = make(placement.unifiedParent);
+  const { memory, pids, cpuacct } = placement.v1Parents;
+  if (memory !== undefined) dirs.memory = make(memory);
+  if (pids !== undefined) dirs.pids = make(pids);
+  if (cpuacct !== undefined) dirs.cpuacct = make(cpuacct);
+  return dirs;
+}
+
+function readOomKills(dir: string): number {
+  const v1 = readCgroupFile(dir, 'memory.oom_control');
+  const text = v1 ?? readCgroupFile(dir, 'memory.events');
+  return parseFlatKeyed(text).get('oom_kill') ?? 0;
+}
+
+function readMemoryPeak(dir: string): number | undefined {
+  return (
+    parseSingleNumber(readCgroupFile(dir, 'memory.peak')) ??
+    parseSingleNumber(readCgroupFile(dir, 'memory.max_usage_in_bytes'))
+  );
+}
+
+/** Reads what a task's cgroups recorded: OOM kills and peak memory. */
+export function reportTaskCgroups(dirs: readonly string[]): CgroupReport | undefined {
+  if (dirs.length === 0) return undefined;
+  let oomKills = 0;
+  let memoryPeakBytes: number | undefined;
+  for (const dir of dirs) {
+    // Only the hierarchy holding the memory controller has these files.
+    if (!hasCgroupFile(dir, 'memory.oom_control') && !hasCgroupFile(dir, 'memory.events')) continue;
+    oomKills += readOomKills(dir);
+    memoryPeakBytes ??= readMemoryPeak(dir);
+  }
+  return {
+    oomKilled: oomKills > 0,
+    ...(memoryPeakBytes === undefined ? {} : { memoryPeakBytes }),
+  };
+}
+
+/** Kills whatever is left in a task's cgroups and removes them; absence is fine. */
+export function removeTaskCgroups(dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    if (listCgroupPids(dir).length > 0) killCgroup(dir);
+    removeCgroupDir(dir);
+  }
+}
+
+/**
+ * Per-task cgroups on whatever the host has: pure v2, hybrid (cgroup2 for tracking and
+ * cgroup.kill, v1 memory/pids for limits), or v1 only. One directory per hierarchy; the shim
+ * puts the program in all of them before exec, so the whole tree is held.
+ */
+export function createTaskCgroups(placement: CgroupPlacement): TaskCgroups {
+  return {
+    create(taskId: string, limits: CgroupLimits): CreatedCgroups {
+      let dirs: Dirs = { all: [] };
+      try {
+        dirs = createDirs(placement, taskId);
+        let memoryLimited = false;
+        if (limits.enforce && limits.memoryBytes !== undefined)
+          memoryLimited = applyMemoryLimit(placement, dirs, limits.memoryBytes);
+        if (limits.enforce && limits.pidsMax !== undefined)
+          applyPidsLimit(placement, dirs, limits.pidsMax);
+        return { dirs: dirs.all, memoryLimited };
+      } catch (error) {
+        removeTaskCgroups(dirs.all);
+        const message = error instanceof Error ? error.message : String(error);
+        throw new RuntimeError(
+          'sandbox_setup_failed',
+          `could not set up the task's cgroups: ${message}`,
+          { dirs: dirs.all },
+          { cause: error },
+        );
+      }
+    },
+    report: reportTaskCgroups,
+    remove: removeTaskCgroups,
+  };
+}

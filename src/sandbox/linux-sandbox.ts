@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { HostCapabilities, LinuxSandboxTool } from '../capabilities/host-capabilities.js';
+import { RuntimeError } from '../core/runtime-error.js';
+import { buildBwrapInvocation, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
+import {
+  processSandbox,
+  type ProgramInvocation,
+  type SandboxBuilder,
+  type SandboxPaths,
+} from './task-command.js';
+
+function setupFailure(message: string, details?: unknown, cause?: unknown): RuntimeError {
+  return new RuntimeError('sandbox_setup_failed', message, details, { cause });
+}
+
+/** The sandbox uid must own what the task may write (its workspace) and read (its script). */
+function handOver(tool: LinuxSandboxTool, paths: SandboxPaths, program: ProgramInvocation): void {
+  try {
+    fs.chownSync(paths.workspaceDir, tool.uid, tool.gid);
+    for (const arg of program.argv.slice(1))
+      if (arg.startsWith(`${paths.taskDir}${path.sep}`) && fs.existsSync(arg))
+        fs.chownSync(arg, tool.uid, tool.gid);
+  } catch (error) {
+    throw setupFailure('could not hand the workspace to the sandbox user', undefined, error);
+  }
+}
+
+function checkRootfs(rootfs: string): void {
+  const missing = ROOTFS_MOUNT_POINTS.filter(
+    (point) => !fs.statSync(path.join(rootfs, point), { throwIfNoEntry: false })?.isDirectory(),
+  );
+  if (missing.length > 0)
+    throw setupFailure(`rootfs ${rootfs} lacks the mount points ${missing.join(', ')}`, {
+      rootfs,
+      missing,
+    });
+}
+
+const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+
+/** Inside a chroot the identity drop runs the rootfs's own setpriv and env. */
+function findRootfsTools(rootfs: string): { setpriv: string; env: string } {
+  const find = (name: string) =>
+    TOOL_DIRS.map((dir) => path.posix.join(dir, name)).find((file) =>
+      isExecutable(path.join(rootfs, file)),
+    );
+  const setpriv = find('setpriv');
+  const env = find('env');
+  if (setpriv === undefined || env === undefined)
+    throw setupFailure(
+      `rootfs ${rootfs} must provide setpriv and env (util-linux/coreutils or busybox)`,
+      {
+        rootfs,
+      },
+    );
+  return { setpriv, env };
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * bwrap reports a missing program as its own exit 1; checking first (in the tree the sandbox
+ * will see) keeps the contract's `launch_failed` for "program not found".
+ */
+function checkProgram(program: ProgramInvocation, root: string): void {
+  const { exe } = program;
+  const candidates = exe.includes('/')
+    ? [exe]
+    : (program.env.PATH ?? '/usr/bin:/bin')
+        .split(':')
+        .filter((dir) => dir !== '')
+        .map((dir) => path.join(dir, exe));
+  if (candidates.some((file) => isExecutable(path.join(root, file)))) return;
+  throw new RuntimeError('launch_failed', `program not found or not executable: ${exe}`, {
+    program: exe,
+  });
+}
+
+/**
+ * linux_sandbox through bubblewrap under a dropped uid (see docs/isolation.md). Tasks whose
+ * effective profile degraded to `process` get the process builder.
+ */
+export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
+  return {
+    wrap(program, plan, paths) {
+      const sandbox = plan.effective_sandbox;
+      if (sandbox.profile !== 'linux_sandbox') return processSandbox.wrap(program, plan, paths);
+      const rootfs = sandbox.chroot ? sandbox.rootfs : undefined;
+      if (rootfs !== undefined) checkRootfs(rootfs);
+      checkProgram(program, rootfs ?? '/');
+      const insideTools =
+        rootfs === undefined
+          ? { setpriv: tool.setprivPath, env: tool.envPath }
+          : findRootfsTools(rootfs);
+      handOver(tool, paths, program);
+      return buildBwrapInvocation({
+        program,
+        sandbox,
+        tool,
+        taskDir: paths.taskDir,
+        workspaceDir: paths.workspaceDir,
+        dataDir: paths.dataDir,
+        hasCgroups: plan.resource_enforcement.cgroup_enforced,
+        insideTools,
+      });
+    },
+  };
+}
+
+/** The builder that matches the probe: bubblewrap when available, else processes only. */
+export function selectSandboxBuilder(capabilities: HostCapabilities): SandboxBuilder {
+  return capabilities.linuxSandbox === null
+    ? processSandbox
+    : createLinuxSandbox(capabilities.linuxSandbox);
+}
