@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { SandboxDescription } from '../../src/contract/task-status.js';
+import { buildBwrapInvocation, type BwrapInput } from '../../src/sandbox/bwrap-argv.js';
+
+const SANDBOX: SandboxDescription = {
+  profile: 'linux_sandbox',
+  chroot: false,
+  namespaces: { mount: true, pid: true, uts: true, ipc: true, net: false },
+};
+
+function input(overrides: Partial<BwrapInput> = {}): BwrapInput {
+  return {
+    program: {
+      exe: '/bin/sh',
+      argv: ['/bin/sh', '/data/tasks/t1/script.sh'],
+      env: { PATH: '/usr/bin:/bin', LD_PRELOAD: '/evil.so' },
+    },
+    sandbox: SANDBOX,
+    tool: {
+      tool: 'bwrap',
+      path: '/usr/bin/bwrap',
+      setprivPath: '/usr/bin/setpriv',
+      envPath: '/usr/bin/env',
+      uid: 65534,
+      gid: 65534,
+    },
+    taskDir: '/data/tasks/t1',
+    workspaceDir: '/data/tasks/t1/workspace',
+    dataDir: '/data',
+    hasCgroups: true,
+    insideTools: { setpriv: '/usr/bin/setpriv', env: '/usr/bin/env' },
+    ...overrides,
+  };
+}
+
+/** The arguments bwrap itself parses (before the `--` that starts the sandboxed command). */
+function bwrapOptions(argv: readonly string[]): string[] {
+  return argv.slice(1, argv.indexOf('--'));
+}
+
+function commandOf(argv: readonly string[]): string[] {
+  return argv.slice(argv.indexOf('--') + 1);
+}
+
+function hasPair(args: readonly string[], ...sequence: string[]): boolean {
+  return args.some((_, i) => sequence.every((item, j) => args[i + j] === item));
+}
+
+await test('buildBwrapInvocation', async (t) => {
+  await t.test('runs bwrap directly with only PATH in its own environment', () => {
+    const wrapped = buildBwrapInvocation(input());
+    assert.equal(wrapped.exe, '/usr/bin/bwrap');
+    assert.equal(wrapped.argv[0], '/usr/bin/bwrap');
+    assert.deepEqual(wrapped.env, { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' });
+    assert.equal(wrapped.noNewPrivs, true);
+  });
+
+  await t.test('drops every capability but the three setpriv needs', () => {
+    const options = bwrapOptions(buildBwrapInvocation(input()).argv);
+    assert.ok(hasPair(options, '--cap-drop', 'ALL'));
+    const added = options.flatMap((arg, i) => (arg === '--cap-add' ? [options[i + 1]] : []));
+    assert.deepEqual(added, ['CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP']);
+  });
+
+  await t.test('the command drops to the sandbox uid, then env -i applies the task env', () => {
+    const command = commandOf(buildBwrapInvocation(input()).argv);
+    assert.deepEqual(command.slice(0, 7), [
+      '/usr/bin/setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--',
+    ]);
+    assert.deepEqual(command.slice(7), [
+      '/usr/bin/env',
+      '-i',
+      '--',
+      'PATH=/usr/bin:/bin',
+      'LD_PRELOAD=/evil.so',
+      '/bin/sh',
+      '/data/tasks/t1/script.sh',
+    ]);
+  });
+
+  await t.test('the task env never reaches bwrap or setpriv', () => {
+    const options = bwrapOptions(buildBwrapInvocation(input()).argv);
+    assert.ok(hasPair(options, '--clearenv', '--setenv', 'PATH', '/usr/sbin:/usr/bin:/sbin:/bin'));
+    assert.ok(!options.some((arg) => arg.includes('LD_PRELOAD')));
+  });
+
+  await t.test('unshares exactly the requested namespaces', () => {
+    const options = bwrapOptions(buildBwrapInvocation(input()).argv);
+    for (const flag of ['--unshare-pid', '--unshare-uts', '--unshare-ipc'])
+      assert.ok(options.includes(flag));
+    assert.ok(!options.includes('--unshare-net'));
+    assert.ok(hasPair(options, '--hostname', 'execgo-sandbox'));
+    const all = input({
+      sandbox: { ...SANDBOX, namespaces: { ...SANDBOX.namespaces, net: true, uts: false } },
+    });
+    const allOptions = bwrapOptions(buildBwrapInvocation(all).argv);
+    assert.ok(allOptions.includes('--unshare-net'));
+    assert.ok(!allOptions.includes('--unshare-uts') && !allOptions.includes('--hostname'));
+  });
+
+  await t.test(
+    'host tree read-only, data dir hidden, own workspace writable, script read-only',
+    () => {
+      const options = bwrapOptions(buildBwrapInvocation(input()).argv);
+      assert.ok(hasPair(options, '--ro-bind', '/', '/'));
+      assert.ok(hasPair(options, '--proc', '/proc'));
+      assert.ok(hasPair(options, '--dev', '/dev'));
+      assert.ok(hasPair(options, '--tmpfs', '/tmp'));
+      const hide = options.indexOf('/data');
+      const bind = options.indexOf('--bind');
+      assert.equal(options[hide - 1], '--tmpfs');
+      assert.ok(bind > hide, 'the workspace is mounted on top of the hidden data dir');
+      assert.ok(hasPair(options, '--bind', '/data/tasks/t1/workspace', '/data/tasks/t1/workspace'));
+      assert.ok(
+        hasPair(options, '--ro-bind', '/data/tasks/t1/script.sh', '/data/tasks/t1/script.sh'),
+      );
+      assert.ok(hasPair(options, '--chdir', '/data/tasks/t1/workspace'));
+    },
+  );
+
+  await t.test(
+    'without a mount namespace request the host tree stays as it is, data dir still hidden',
+    () => {
+      const sandbox = { ...SANDBOX, namespaces: { ...SANDBOX.namespaces, mount: false } };
+      const options = bwrapOptions(buildBwrapInvocation(input({ sandbox })).argv);
+      assert.ok(hasPair(options, '--bind', '/', '/'));
+      assert.ok(hasPair(options, '--tmpfs', '/data'));
+    },
+  );
+
+  await t.test('chroot: rootfs read-only at /, workspace at /workspace, script remapped', () => {
+    const sandbox = { ...SANDBOX, chroot: true, rootfs: '/srv/rootfs' };
+    const argv = buildBwrapInvocation(input({ sandbox })).argv;
+    const options = bwrapOptions(argv);
+    assert.ok(hasPair(options, '--ro-bind', '/srv/rootfs', '/'));
+    assert.ok(!hasPair(options, '--ro-bind', '/', '/'));
+    assert.ok(hasPair(options, '--bind', '/data/tasks/t1/workspace', '/workspace'));
+    assert.ok(
+      hasPair(options, '--ro-bind', '/data/tasks/t1/script.sh', '/tmp/.execgo-task/script.sh'),
+    );
+    assert.ok(hasPair(options, '--chdir', '/workspace'));
+    assert.equal(argv[argv.length - 1], '/tmp/.execgo-task/script.sh');
+  });
+
+  await t.test(
+    'with cgroups SIGTERM goes to the cgroup; without, to the group and bwrap may die first',
+    () => {
+      const withCgroups = buildBwrapInvocation(input());
+      assert.equal(withCgroups.signalMode, 'cgroup');
+      assert.ok(bwrapOptions(withCgroups.argv).includes('--die-with-parent'));
+      const without = buildBwrapInvocation(input({ hasCgroups: false }));
+      assert.equal(without.signalMode, 'group');
+      assert.ok(!bwrapOptions(without.argv).includes('--die-with-parent'));
+    },
+  );
+
+  await t.test('workspace paths in argv are left alone (they are mounted already)', () => {
+    const program = {
+      exe: '/bin/cat',
+      argv: ['/bin/cat', '/data/tasks/t1/workspace/in.txt'],
+      env: {},
+    };
+    const options = bwrapOptions(buildBwrapInvocation(input({ program })).argv);
+    assert.ok(!options.includes('/data/tasks/t1/workspace/in.txt'));
+  });
+});
