@@ -8,6 +8,7 @@ export const FAILPOINT_NAMES = [
   'after-reserve-commit',
   'after-shim-spawn',
   'after-shim-recorded',
+  'after-gate-recorded',
   'after-kill-recorded',
   'after-exit-observed',
   'after-result-written',

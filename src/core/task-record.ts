@@ -17,6 +17,11 @@ export interface ProcessIdentity {
 /** What was actually launched, kept so recovery can clean up exactly that. */
 export interface LaunchRecord {
   cgroupDirs: string[];
+  /**
+   * Set (durably) just before the gate byte is written. Absent means the gate was provably
+   * never opened, so the program never started and the task may be queued again.
+   */
+  gateOpenedAt?: number;
 }
 
 /** The persisted state of one task. Times are epoch milliseconds. */

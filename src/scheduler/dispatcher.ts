@@ -45,7 +45,14 @@ export class Dispatcher {
     this.isScheduled = true;
     setImmediate(() => {
       this.isScheduled = false;
-      if (!this.isStopped) this.dispatchNow();
+      if (this.isStopped) return;
+      try {
+        this.dispatchNow();
+      } catch (error) {
+        // A storage fault must not take the server (and every re-attach) down; the sweep
+        // wakes the dispatcher again once storage is back.
+        this.deps.logger.error({ err: error }, 'dispatch pass failed');
+      }
     });
   }
 

@@ -16,7 +16,7 @@ import type { TaskFinisher } from '../executor/task-finisher.js';
 import type { ResourceLedger } from '../ledger/resource-ledger.js';
 import { resolveExecutionPlan } from '../plan/resolve-plan.js';
 import type { Dispatcher } from '../scheduler/dispatcher.js';
-import { createTaskFiles } from '../store/task-files.js';
+import { createTaskFiles, removeTaskDir } from '../store/task-files.js';
 import type { TaskPaths } from '../store/task-paths.js';
 import type { TaskStore } from '../store/task-store.js';
 import { buildListPage, parseListQuery } from './task-listing.js';
@@ -122,8 +122,7 @@ export class TaskService {
         message: (plan.fallback_reasons ?? []).join('; '),
         data: plan.fallback_reasons,
       });
-    createTaskFiles(this.deps.pathsOf(spec.task_id), spec, config.durable);
-    store.insertAccepted(record, events);
+    this.persistAccepted(record, events);
     this.deps.failpoints.hit('after-submit-commit');
     this.deps.events.emit('task:accepted', record);
     this.deps.events.emit('task:changed', record.taskId, 'accepted');
@@ -208,6 +207,34 @@ export class TaskService {
       signal,
     );
     return this.getStatus(taskId);
+  }
+
+  /**
+   * Task files, then the row. A storage fault (disk full, read-only, SQLite error) becomes a
+   * clear `internal` error and leaves nothing half-made behind: no row means no task.
+   */
+  private persistAccepted(record: TaskRecord, events: readonly NewEvent[]): void {
+    const paths = this.deps.pathsOf(record.taskId);
+    try {
+      createTaskFiles(paths, record.spec, this.deps.config.durable);
+      this.deps.store.insertAccepted(record, events);
+    } catch (error) {
+      if (error instanceof RuntimeError) throw error;
+      try {
+        removeTaskDir(paths);
+      } catch {
+        // Start-up removes directories without a row.
+      }
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason = error instanceof Error ? error.message : String(error);
+      this.deps.logger.error({ err: error, task_id: record.taskId }, 'could not persist task');
+      throw new RuntimeError(
+        'internal',
+        `storage is not writable, task ${record.taskId} was not accepted: ${code ?? reason}`,
+        { task_id: record.taskId, ...(code === undefined ? {} : { storage_error: code }) },
+        { cause: error },
+      );
+    }
   }
 
   private replayIdempotent(

@@ -1,7 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EventRecord, TaskStatusResponse } from '../../src/contract/task-status.js';
-import { ApiClient, eventually, startServerProcess, type ServerProcess } from './runtime-harness.js';
+import {
+  ApiClient,
+  eventually,
+  startServerProcess,
+  type ServerProcess,
+} from './runtime-harness.js';
 
 /** Flags every crash test passes to `serve` (fast sweeps keep recovery prompt). */
 export const CRASH_SERVER_ARGS = ['--dispatch-poll-interval-ms', '50'];
@@ -13,10 +18,8 @@ export function startCrashServer(
 ): Promise<ServerProcess> {
   return startServerProcess([...CRASH_SERVER_ARGS, ...(options.args ?? [])], {
     dataDir,
-    env: {
-      EXECGO_RUNTIME_FAILPOINTS: (options.failpoints ?? []).join(','),
-      EXECGO_RUNTIME_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-    },
+    // The harness needs the info-level "listening" line to learn the port.
+    env: { EXECGO_RUNTIME_FAILPOINTS: (options.failpoints ?? []).join(',') },
   });
 }
 
@@ -181,7 +184,10 @@ export function readResultFile(dataDir: string, taskId: string): TaskStatusRespo
 /** How many times a task ran: lines it appended to `runs.txt` in its workspace. */
 export function countRuns(dataDir: string, taskId: string): number {
   try {
-    const text = fs.readFileSync(path.join(dataDir, 'tasks', taskId, 'workspace', 'runs.txt'), 'utf8');
+    const text = fs.readFileSync(
+      path.join(dataDir, 'tasks', taskId, 'workspace', 'runs.txt'),
+      'utf8',
+    );
     return text.split('\n').filter((line) => line !== '').length;
   } catch {
     return 0;
