@@ -23,13 +23,14 @@ export function nameTaskCgroup(taskId: string): string {
   return `${TASK_CGROUP_PREFIX}${taskId}`;
 }
 
-/** Every parent directory a task cgroup is created in, unified first. */
+/**
+ * Every parent directory a task cgroup is created in, unified first. v1 `cpu` is left out:
+ * there is no CPU quota in the contract, and cpuacct already gives usage.
+ */
 export function listTaskParents(placement: CgroupPlacement): string[] {
-  const parents = [
-    ...(placement.unifiedParent === undefined ? [] : [placement.unifiedParent]),
-    ...Object.values(placement.v1Parents),
-  ];
-  return [...new Set(parents)];
+  const { memory, pids, cpuacct } = placement.v1Parents;
+  const parents = [placement.unifiedParent, memory, pids, cpuacct];
+  return [...new Set(parents.filter((parent) => parent !== undefined))];
 }
 
 /** Creates a fresh, empty cgroup; a leftover of an earlier attempt is emptied first. */
@@ -80,7 +81,8 @@ interface Dirs {
 function createDirs(placement: CgroupPlacement, taskId: string): Dirs {
   const name = nameTaskCgroup(taskId);
   const dirs: Dirs = { all: [] };
-  const make = (parent: string): string => {
+  const make = (parent: string | undefined): string | undefined => {
+    if (parent === undefined) return undefined;
     const dir = path.join(parent, name);
     if (!dirs.all.includes(dir)) {
       createFreshCgroup(dir);
@@ -88,11 +90,11 @@ function createDirs(placement: CgroupPlacement, taskId: string): Dirs {
     }
     return dir;
   };
-  if (placement.unifiedParent !== undefined) dirs.unified = make(placement.unifiedParent);
   const { memory, pids, cpuacct } = placement.v1Parents;
-  if (memory !== undefined) dirs.memory = make(memory);
-  if (pids !== undefined) dirs.pids = make(pids);
-  if (cpuacct !== undefined) dirs.cpuacct = make(cpuacct);
+  dirs.unified = make(placement.unifiedParent);
+  dirs.memory = make(memory);
+  dirs.pids = make(pids);
+  dirs.cpuacct = make(cpuacct);
   return dirs;
 }
 
