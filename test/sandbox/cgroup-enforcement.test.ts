@@ -137,7 +137,7 @@ describe('cgroup enforcement on this host', () => {
     assert.ok((status.usage?.memory_peak_bytes ?? 0) > 0, JSON.stringify(status.usage));
   });
 
-  it('start-up cleanup removes cgroups of tasks that are not running, keeps running ones', async (t) => {
+  it('start-up cleanup removes cgroups of tasks that are not running, keeps running ones', (t) => {
     if (
       skipUnavailable(t, manifest, 'cgroups', manifest.resources.cgroup_writable) ||
       placement === null
