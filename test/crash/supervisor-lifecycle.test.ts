@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  countOpenReservations,
+  countedTask,
+  crashServer,
+  findMarkedProcesses,
+  getEvents,
+  getResources,
+  killMarkedProcesses,
+  readResultFile,
+  readStatFields,
+  recoveredActions,
+  startCrashServer,
+  stopServer,
+} from '../support/crash-harness.js';
+import {
+  eventually,
+  isProcessAlive,
+  makeDataDir,
+  startTestRuntime,
+  type ServerProcess,
+} from '../support/runtime-harness.js';
+
+const MARK = `supervisor-${process.pid}-${Date.now()}`;
+const servers: ServerProcess[] = [];
+const impostors: ChildProcess[] = [];
+
+after(async () => {
+  for (const server of servers) await crashServer(server);
+  for (const impostor of impostors) impostor.kill('SIGKILL');
+  killMarkedProcesses([MARK]);
+});
+
+async function start(dataDir: string): Promise<ServerProcess> {
+  const server = await startCrashServer(dataDir);
+  servers.push(server);
+  return server;
+}
+
+const NS_LAST_PID = '/proc/sys/kernel/ns_last_pid';
+
+function whyNoPidControl(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root to write /proc/sys/kernel/ns_last_pid';
+  try {
+    fs.accessSync(NS_LAST_PID, fs.constants.W_OK);
+  } catch {
+    return `${NS_LAST_PID} is not writable here`;
+  }
+  return undefined;
+}
+
+/**
+ * Spawns a process that records every catchable signal it gets into `trapFile`, forcing its
+ * pid to `pid` through ns_last_pid (retried: other processes may take the number first).
+ */
+async function spawnImpostorAt(pid: number, trapFile: string): Promise<ChildProcess | undefined> {
+  const script = `trap 'echo TERM >> ${trapFile}' TERM; trap 'echo INT >> ${trapFile}' INT; trap 'echo USR1 >> ${trapFile}' USR1; trap 'echo HUP >> ${trapFile}' HUP; echo ready; while :; do sleep 0.2; done`;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    fs.writeFileSync(NS_LAST_PID, String(pid - 1));
+    const child = spawn('/bin/sh', ['-c', script], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', EXECGO_IMPOSTOR: MARK },
+    });
+    if (child.pid === pid) {
+      impostors.push(child);
+      await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()));
+      return child;
+    }
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    // Someone else took the number: give up rather than signal-test a stranger.
+    if (fs.existsSync(`/proc/${pid}`)) return undefined;
+  }
+  return undefined;
+}
+
+describe('supervisors', () => {
+  test('a supervisor lives in its own session, outside the server kill scope', async () => {
+    const server = await start(makeDataDir());
+    await server.api.submit(countedTask('t1', MARK, 'echo ready; exec sleep 30'));
+    const status = await server.api.waitFor('t1', (s) => s.stdout.includes('ready'));
+    const shimPid = status.shim_pid ?? 0;
+    const shimStat = readStatFields(shimPid);
+    const serverStat = readStatFields(server.child.pid ?? 0);
+    assert.ok(shimStat !== undefined && serverStat !== undefined);
+    // Fields after ')': state, ppid, pgrp, session.
+    assert.notEqual(shimStat[3], serverStat[3], 'session differs from the server');
+    assert.notEqual(shimStat[2], serverStat[2], 'process group differs from the server');
+    // The program leads yet another session (its own process group).
+    const programStat = readStatFields(status.pid ?? 0);
+    assert.equal(programStat?.[2], String(status.pid));
+    await server.api.request('POST', '/api/v1/tasks/t1/kill');
+    assert.equal((await server.api.waitTerminal('t1')).status, 'cancelled');
+    await stopServer(server);
+  });
+
+  test('a supervisor killed while the server is up: noticed, task failed, group killed', async () => {
+    const server = await start(makeDataDir());
+    await server.api.submit(countedTask('t1', MARK, 'sleep 30 & echo ready; wait'));
+    const running = await server.api.waitFor('t1', (s) => s.stdout.includes('ready'));
+    assert.ok(running.shim_pid !== undefined && running.pgid !== undefined);
+    process.kill(running.shim_pid, 'SIGKILL');
+    const status = await server.api.waitTerminal('t1', 10_000);
+    assert.equal(status.status, 'failed');
+    assert.equal(status.error?.code, 'internal');
+    assert.match(status.error?.message ?? '', /supervisor/);
+    // The whole process group (the shell and its background sleep) is killed.
+    const pgid = running.pgid;
+    await eventually(
+      () => findMarkedProcesses([MARK]).length === 0,
+      10_000,
+      `process group ${pgid} to be gone`,
+    );
+    assert.equal(countOpenReservations(await getEvents(server.api, 't1')), 0);
+    assert.equal((await getResources(server.api)).reserved.task_slots, 0);
+    assert.deepEqual(readResultFile(server.dataDir, 't1'), status);
+    await stopServer(server);
+  });
+
+  test('pid reuse: an impostor holding the supervisor pid is never signalled', async (t) => {
+    const reason = whyNoPidControl();
+    if (reason !== undefined) {
+      t.skip(reason);
+      console.log(`# pid reuse test skipped: ${reason}`);
+      return;
+    }
+    const dataDir = makeDataDir();
+    const first = await start(dataDir);
+    await first.api.submit(countedTask('t1', MARK, 'echo ready; exec sleep 60'));
+    const running = await first.api.waitFor('t1', (s) => s.stdout.includes('ready'));
+    const shimPid = running.shim_pid ?? 0;
+    await crashServer(first);
+    // While no server runs, the supervisor dies and an impostor takes its pid.
+    process.kill(shimPid, 'SIGKILL');
+    await eventually(() => !fs.existsSync(`/proc/${shimPid}`), 10_000, 'shim reaped');
+    const trapFile = path.join(dataDir, 'impostor-signals.txt');
+    const impostor = await spawnImpostorAt(shimPid, trapFile);
+    if (impostor === undefined) {
+      t.skip(`could not place a process at pid ${shimPid} (busy machine)`);
+      return;
+    }
+    const second = await start(dataDir);
+    const status = await second.api.waitTerminal('t1', 10_000);
+    assert.equal(status.status, 'failed');
+    assert.equal(status.error?.code, 'internal');
+    assert.match(status.error?.message ?? '', /supervisor is gone/);
+    assert.equal(status.shim_pid, impostor.pid, 'the stored supervisor pid is the impostor pid');
+    assert.deepEqual(recoveredActions(await getEvents(second.api, 't1')), [
+      'failed_supervisor_lost',
+    ]);
+    // A kill request on the (terminal) task must not signal anything either.
+    await second.api.request('POST', '/api/v1/tasks/t1/kill');
+    // The orphaned program (its own group, provably ours) was killed; the impostor was not.
+    await eventually(() => !isProcessAlive(running.pid ?? 0), 10_000, 'program killed');
+    assert.ok(isProcessAlive(impostor.pid ?? 0), 'impostor still alive');
+    assert.equal(fs.existsSync(trapFile), false, 'impostor received no signal');
+    assert.equal(impostor.exitCode, null);
+    assert.equal((await getResources(second.api)).reserved.task_slots, 0);
+    await stopServer(second);
+  });
+
+  test('graceful stop: tasks keep running, the next start re-attaches', async () => {
+    const dataDir = makeDataDir();
+    const first = await start(dataDir);
+    await first.api.submit(
+      countedTask('t1', MARK, 'echo a; while [ ! -f go ]; do sleep 0.05; done; echo b; exit 4'),
+    );
+    const running = await first.api.waitFor('t1', (s) => s.stdout.includes('a'));
+    first.child.kill('SIGTERM');
+    const exit = await first.exited;
+    assert.equal(exit.code, 0, 'serve exits cleanly on SIGTERM');
+    assert.ok(isProcessAlive(running.shim_pid ?? 0), 'supervisor survives the stop');
+    assert.ok(isProcessAlive(running.pid ?? 0), 'program survives the stop');
+    const second = await start(dataDir);
+    fs.writeFileSync(path.join(dataDir, 'tasks', 't1', 'workspace', 'go'), '');
+    const status = await second.api.waitTerminal('t1');
+    assert.equal(status.exit_code, 4);
+    assert.equal(status.stdout, 'a\nb\n');
+    assert.deepEqual(recoveredActions(await getEvents(second.api, 't1')), ['reattached']);
+    await stopServer(second);
+  });
+
+  test('draining: new submissions get 503 while running tasks are untouched', async () => {
+    const rt = await startTestRuntime();
+    try {
+      const id = await rt.api.submit(countedTask('t1', MARK, 'echo ready; exec sleep 30'));
+      await rt.api.waitFor(id, (s) => s.stdout.includes('ready'));
+      rt.runtime.tasks.startDraining();
+      const refused = await rt.api.request<{ error: { code: string; message: string } }>(
+        'POST',
+        '/api/v1/tasks',
+        { body: countedTask('t2', MARK, 'exit 0') },
+      );
+      assert.equal(refused.status, 503);
+      assert.match(refused.body.error.message, /shutting down/);
+      assert.equal((await rt.api.status(id)).status, 'running');
+      await rt.api.request('POST', `/api/v1/tasks/${id}/kill`);
+      assert.equal((await rt.api.waitTerminal(id)).status, 'cancelled');
+    } finally {
+      await rt.stop();
+    }
+  });
+});
