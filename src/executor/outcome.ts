@@ -62,13 +62,37 @@ function isCpuLimitHit(record: ExitRecord, cpuTimeSec: number | undefined): bool
 }
 
 /**
+ * RLIMIT_FSIZE stops a write at log_max_bytes with SIGXFSZ. The program may be a shell whose
+ * child got the signal (it then exits 128 + 25), so a failed task whose log reached the cap
+ * counts as well.
+ */
+function isLogCapHit(
+  record: ExitRecord,
+  logMaxBytes: number | undefined,
+  largestLogBytes: number | undefined,
+): boolean {
+  if (record.exitSignal === constants.signals.SIGXFSZ) return true;
+  if (logMaxBytes === undefined || largestLogBytes === undefined) return false;
+  const isFailure = record.exitSignal !== undefined || record.exitCode !== 0;
+  return isFailure && largestLogBytes >= logMaxBytes;
+}
+
+/**
  * Turns the shim's facts into the contract's outcome. The first reason the shim saw wins
  * (timeout vs. cancel); resource verdicts come before the plain exit status because a
  * limit kill also shows up as a signal or a non-zero exit.
  */
 export function classifyOutcome(
   record: ExitRecord,
-  limits: { cpuTimeSec?: number; memoryBytes?: number; wallTimeMs: number; idleTimeoutMs?: number },
+  limits: {
+    cpuTimeSec?: number;
+    memoryBytes?: number;
+    wallTimeMs: number;
+    idleTimeoutMs?: number;
+    /** log_max_bytes and the size of the larger log file at exit. */
+    logMaxBytes?: number;
+    largestLogBytes?: number;
+  },
   cgroup: CgroupReport | undefined,
 ): TaskOutcome {
   const facts = exitFacts(record);
@@ -122,7 +146,7 @@ export function classifyOutcome(
       },
       ...facts,
     };
-  if (record.exitSignal === constants.signals.SIGXFSZ)
+  if (isLogCapHit(record, limits.logMaxBytes, limits.largestLogBytes))
     return {
       status: 'failed',
       error: {

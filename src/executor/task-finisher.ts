@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { NewEvent, TaskRecord } from '../core/task-record.js';
 import type { Clock } from '../core/clock.js';
@@ -22,6 +23,14 @@ const TERMINAL_EVENT: Record<TerminalStatus, EventType> = {
 
 /** Ticks within which the program must have started after its shim to be "ours". */
 const PROGRAM_START_WINDOW_TICKS = 3000;
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
 
 export interface FinisherDeps {
   store: TaskStore;
@@ -83,6 +92,8 @@ export class TaskFinisher {
         ...(limits.cpu_time_sec === undefined ? {} : { cpuTimeSec: limits.cpu_time_sec }),
         ...(limits.memory_bytes === undefined ? {} : { memoryBytes: limits.memory_bytes }),
         ...(limits.idle_timeout_ms === undefined ? {} : { idleTimeoutMs: limits.idle_timeout_ms }),
+        logMaxBytes: limits.log_max_bytes,
+        largestLogBytes: Math.max(fileSize(paths.stdoutPath), fileSize(paths.stderrPath)),
       },
       cgroup,
     );

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import {
+  countedTask,
+  crashServer,
+  killMarkedProcesses,
+  startCrashServer,
+  stopServer,
+} from '../support/crash-harness.js';
+import {
+  FIXTURES,
+  eventually,
+  makeDataDir,
+  type ServerProcess,
+} from '../support/runtime-harness.js';
+
+const MARK = `storage-gc-${process.pid}-${Date.now()}`;
+const servers: ServerProcess[] = [];
+const mounts: string[] = [];
+
+after(async () => {
+  for (const server of servers) await crashServer(server);
+  killMarkedProcesses([MARK]);
+  for (const dir of mounts) {
+    try {
+      execFileSync('umount', ['-l', dir]);
+    } catch {
+      // Not mounted.
+    }
+  }
+});
+
+async function start(dataDir: string, args: string[] = []): Promise<ServerProcess> {
+  const server = await startCrashServer(dataDir, { args });
+  servers.push(server);
+  return server;
+}
+
+/** Mounts a small tmpfs we can fill up: a real ENOSPC that stops root too. */
+function mountSmallTmpfs(): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const dir = makeDataDir('execgo-storage-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  mounts.push(dir);
+  return dir;
+}
+
+/** Writes a filler file until the filesystem is full. */
+function fillUp(file: string): void {
+  const fd = fs.openSync(file, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) fs.writeSync(fd, chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  } finally {
+    fs.closeSync(fd);
+  }
+  // Small writes must fail too (the last partial page is used up).
+  const small = fs.openSync(`${file}.tail`, 'w');
+  try {
+    for (;;) fs.writeSync(small, Buffer.alloc(512, 1));
+  } catch {
+    // Full.
+  } finally {
+    fs.closeSync(small);
+  }
+}
+
+describe('garbage collection', () => {
+  test('removes expired terminal tasks (row, events, dir), never a running one', async () => {
+    const dataDir = makeDataDir();
+    const server = await start(dataDir, ['--result-retention-secs', '0', '--gc-interval-ms', '50']);
+    await server.api.submit(countedTask('long', MARK, 'echo ready; exec sleep 30'));
+    await server.api.waitFor('long', (s) => s.stdout.includes('ready'));
+    await server.api.submit(countedTask('done', MARK, 'exit 0'));
+    await eventually(
+      async () => (await server.api.request('GET', '/api/v1/tasks/done')).status === 404,
+      10_000,
+      'terminal task collected',
+    );
+    assert.equal((await server.api.request('GET', '/api/v1/tasks/done/events')).status, 404);
+    assert.equal(fs.existsSync(path.join(dataDir, 'tasks', 'done')), false);
+    // Several GC rounds have run meanwhile: the running task is untouched.
+    const long = await server.api.status('long');
+    assert.equal(long.status, 'running');
+    assert.ok(fs.existsSync(path.join(dataDir, 'tasks', 'long', 'stdout.log')));
+    await server.api.request('POST', '/api/v1/tasks/long/kill');
+    await eventually(
+      async () => (await server.api.request('GET', '/api/v1/tasks/long')).status === 404,
+      10_000,
+      'killed task collected',
+    );
+    await stopServer(server);
+  });
+
+  test('survives a half-deleted task directory', async () => {
+    const dataDir = makeDataDir();
+    const server = await start(dataDir, ['--result-retention-secs', '1', '--gc-interval-ms', '50']);
+    await server.api.run(countedTask('half', MARK, 'mkdir -p a/b/c; echo x > a/b/c/f; exit 0'));
+    await server.api.run(countedTask('gone', MARK, 'exit 0'));
+    // Within the retention: someone removed parts (or all) of the directories.
+    const half = path.join(dataDir, 'tasks', 'half');
+    fs.rmSync(path.join(half, 'stdout.log'));
+    fs.rmSync(path.join(half, 'workspace', 'a', 'b'), { recursive: true });
+    fs.rmSync(path.join(dataDir, 'tasks', 'gone'), { recursive: true });
+    await eventually(
+      async () =>
+        (await server.api.request('GET', '/api/v1/tasks/half')).status === 404 &&
+        (await server.api.request('GET', '/api/v1/tasks/gone')).status === 404,
+      10_000,
+      'both collected',
+    );
+    assert.equal(fs.existsSync(half), false);
+    assert.equal((await server.api.request('GET', '/readyz')).status, 200);
+    await stopServer(server);
+  });
+});
+
+describe('disk-bounded logs', () => {
+  test('a task writing past log_max_bytes fails resource_limit_exceeded, file capped', async () => {
+    const dataDir = makeDataDir();
+    const server = await start(dataDir);
+    const cap = 64 * 1024;
+    const status = await server.api.run({
+      execution: {
+        kind: 'command',
+        program: path.join(FIXTURES, 'flood-stdout.sh'),
+        args: ['10485760'],
+        env: { EXECGO_CRASH_MARK: MARK },
+      },
+      limits: { log_max_bytes: cap },
+    });
+    assert.equal(status.status, 'failed');
+    assert.equal(status.error?.code, 'resource_limit_exceeded', JSON.stringify(status.error));
+    assert.ok(fs.statSync(path.join(dataDir, 'tasks', status.task_id, 'stdout.log')).size <= cap);
+    await stopServer(server);
+  });
+});
+
+describe('storage faults', () => {
+  test('a full data dir: readyz 503, submit 500 internal, nothing corrupted, then recovery', async (t) => {
+    const mount = mountSmallTmpfs();
+    if (mount === undefined) {
+      const reason = 'needs root and tmpfs mounts to produce a real ENOSPC';
+      t.skip(reason);
+      console.log(`# storage fault test skipped: ${reason}`);
+      return;
+    }
+    const dataDir = path.join(mount, 'data');
+    const server = await start(dataDir);
+    const before = await server.api.run(countedTask('before', MARK, 'echo kept; exit 2'));
+    assert.equal(before.exit_code, 2);
+
+    const filler = path.join(mount, 'filler');
+    fillUp(filler);
+    const ready = await server.api.request<{ error: { message: string } }>('GET', '/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(ready.body.error.message, /storage/);
+    const refused = await server.api.request<{ error: { code: string; message: string } }>(
+      'POST',
+      '/api/v1/tasks',
+      { body: countedTask('during', MARK, 'exit 0') },
+    );
+    assert.equal(refused.status, 500);
+    assert.equal(refused.body.error.code, 'internal');
+    assert.match(refused.body.error.message, /storage is not writable.*ENOSPC/);
+    // What was recorded before is intact and readable, and the server is still up.
+    assert.deepEqual(await server.api.status('before'), before);
+    assert.equal((await server.api.request('GET', '/api/v1/tasks/during')).status, 404);
+
+    fs.rmSync(filler);
+    fs.rmSync(`${filler}.tail`);
+    assert.equal((await server.api.request('GET', '/readyz')).status, 200);
+    const afterwards = await server.api.run(countedTask('after', MARK, 'echo back; exit 0'));
+    assert.equal(afterwards.status, 'success');
+    assert.equal(afterwards.stdout, 'back\n');
+    await stopServer(server);
+
+    const db = new Database(path.join(dataDir, 'runtime.db'), { readonly: true });
+    try {
+      assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+    } finally {
+      db.close();
+    }
+  });
+});
