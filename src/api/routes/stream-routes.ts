@@ -69,6 +69,8 @@ export function registerStreamRoutes(
   app.get(
     '/api/v1/tasks/:id/stream',
     {
+      // HEAD would run the handler and hold the connection until the task ends.
+      exposeHeadRoute: false,
       schema: {
         summary: 'Live events and output as Server-Sent Events; resumable with Last-Event-ID',
         produces: ['text/event-stream'],
