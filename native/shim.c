@@ -3,6 +3,7 @@
  * docs/shim-protocol.md; this file follows it section by section.
  */
 #include "record.h"
+#include "sandbox-init.h"
 #include "spec.h"
 
 #include <errno.h>
@@ -536,6 +537,8 @@ static bool read_gate(bool *cancelled)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "--sandbox-init") == 0)
+        sandbox_init_main(argc, argv); /* inside a linux_sandbox; see sandbox-init.c */
     if (argc != 2) {
         msg("usage: execgo-shim <spec-path>");
         return 2;

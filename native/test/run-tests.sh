@@ -488,6 +488,21 @@ test_spec_errors() {
 
 # ---- cgroups (root only) --------------------------------------------------------------------
 
+test_sandbox_init() { # --sandbox-init reports the real wait status bwrap would flatten to 128+N
+    local st=$T/init-status rc=0
+    : >"$st"
+    "$SHIM" --sandbox-init "$st" /bin/sh -c 'kill -SEGV $$' || rc=$?
+    expect "exit status" "$rc" 139
+    expect "report" "$(cat "$st")" "exit_signal=11"
+    rc=0
+    "$SHIM" --sandbox-init "$st" /bin/sh -c 'exit 3' || rc=$?
+    expect "exit status" "$rc" 3
+    expect "report" "$(cat "$st")" "exit_code=3"
+    rc=0
+    "$SHIM" --sandbox-init "$st" /nonexistent/program 2>/dev/null || rc=$?
+    expect "missing program" "$rc" 127
+}
+
 cgroup_root() { # prints a writable cgroup hierarchy for version $1, or fails
     local dir
     if [[ $1 == v2 ]]; then
@@ -564,7 +579,7 @@ for t in exit_0 exit_3 killed_by_signal missing_program not_executable bad_cwd s
     timeout_graceful cancel_sigterm cancel_sigusr1 gate_closed cancel_before_gate fd_hygiene \
     env_exact grandchild_killed double_fork_killed idle_timeout idle_not_while_output \
     stdin_file stdin_default_dev_null rlimit_cpu no_new_privs notify_files atomic_records \
-    spec_errors; do
+    spec_errors sandbox_init; do
     run_test "$t"
 done
 cgroup_tests

@@ -7,6 +7,7 @@ import type { Failpoints } from '../core/failpoints.js';
 import type { RuntimeEvents } from '../core/runtime-events.js';
 import type { TerminalStatus } from '../core/task-status.js';
 import type { TaskCgroups } from '../sandbox/task-cgroups.js';
+import { applySandboxExitStatus } from '../sandbox/sandbox-exit-status.js';
 import { buildTerminalSnapshot, type TerminalFacts } from '../service/task-snapshot.js';
 import type { TaskStore } from '../store/task-store.js';
 import { readIfExists, writeResultFile } from '../store/task-files.js';
@@ -75,7 +76,9 @@ export class TaskFinisher {
     const paths = this.deps.pathsOf(record.taskId);
     const text = readIfExists(paths.exitRecordPath);
     if (text === undefined) return false;
-    const exit = parseExitRecord(text);
+    const parsed = parseExitRecord(text);
+    // linux_sandbox: bwrap reports signal deaths as 128+N; the sandbox init knows the signal.
+    const exit = parsed && applySandboxExitStatus(parsed, paths.taskDir);
     if (exit === undefined) {
       this.finishLost(record, 'the supervisor left an unreadable exit record');
       return true;

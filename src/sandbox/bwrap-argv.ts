@@ -28,30 +28,81 @@ export interface BwrapInput {
   hasCgroups: boolean;
   /** Paths of setpriv and env as seen inside the sandbox (inside a chroot: the rootfs's). */
   insideTools: { setpriv: string; env: string };
+  /**
+   * The shim binary and the status file for `--sandbox-init`, which reports the program's
+   * real wait status (bwrap only says 128+N). Both are mounted at their host paths.
+   */
+  init?: { shimPath: string; statusFile: string };
 }
 
 function isInside(file: string, dir: string): boolean {
   return file.startsWith(`${dir}${path.sep}`);
 }
 
+/**
+ * Directories strictly between `root` and each target, shallowest first. bwrap creates
+ * missing parents of a mount point with mode 0700, which the unprivileged program could not
+ * traverse; creating them first with `--perms 0755 --dir` keeps the path walkable.
+ */
+export function listDirsBetween(root: string, targets: readonly string[]): string[] {
+  const dirs = new Set<string>();
+  for (const target of targets)
+    for (let dir = path.dirname(target); isInside(dir, root); dir = path.dirname(dir))
+      dirs.add(dir);
+  return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length);
+}
+
+function createDirs(dirs: readonly string[]): string[] {
+  return dirs.flatMap((dir) => ['--perms', '0755', '--dir', dir]);
+}
+
 function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): string[] {
-  const { sandbox, dataDir, workspaceDir } = input;
+  const { sandbox, dataDir, workspaceDir, init } = input;
   if (sandbox.chroot && sandbox.rootfs !== undefined) {
     const args = ['--ro-bind', sandbox.rootfs, '/', '--proc', '/proc', '--dev', '/dev'];
     args.push('--tmpfs', '/tmp', '--bind', workspaceDir, CHROOT_WORKSPACE);
+    if (taskFiles.length > 0) args.push(...createDirs([CHROOT_TASK_FILES]));
     for (const file of taskFiles)
       args.push('--ro-bind', file, path.posix.join(CHROOT_TASK_FILES, path.basename(file)));
     return [...args, '--chdir', CHROOT_WORKSPACE];
   }
   // Without a mount namespace request the host tree stays writable (as far as the dropped uid
   // may write); bwrap still needs its own mount namespace to exist at all.
-  const root = sandbox.namespaces.mount ? '--ro-bind' : '--bind';
-  const args = [root, '/', '/', '--proc', '/proc', '--dev', '/dev'];
-  if (sandbox.namespaces.mount) args.push('--tmpfs', '/tmp', '--tmpfs', '/var/tmp');
+  const isMountIsolated = sandbox.namespaces.mount;
+  const args = [
+    isMountIsolated ? '--ro-bind' : '--bind',
+    '/',
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+  ];
+  const privateTmp = isMountIsolated ? ['/tmp', '/var/tmp'] : [];
+  for (const dir of privateTmp) args.push('--tmpfs', dir);
+  for (const dir of privateTmp) args.push(...createDirs(listDirsBetween(dir, [dataDir])));
   // The data dir (database, other tasks, the runtime's notify files) is never visible; the
   // task's own workspace and the files it needs are mounted back on top of the empty tmpfs.
-  args.push('--tmpfs', dataDir, '--bind', workspaceDir, workspaceDir);
-  for (const file of taskFiles) args.push('--ro-bind', file, file);
+  const shown = [
+    [workspaceDir, workspaceDir, '--bind'],
+    ...taskFiles.map((file) => [file, file, '--ro-bind']),
+    ...(init === undefined
+      ? []
+      : [
+          [init.shimPath, init.shimPath, '--ro-bind'],
+          [init.statusFile, init.statusFile, '--bind'],
+        ]),
+  ] as const;
+  args.push('--tmpfs', dataDir);
+  args.push(
+    ...createDirs(
+      listDirsBetween(
+        dataDir,
+        shown.map(([, target]) => target),
+      ),
+    ),
+  );
+  for (const [source, target, kind] of shown) args.push(kind, source, target);
   return [...args, '--chdir', workspaceDir];
 }
 
@@ -76,7 +127,8 @@ function buildNamespaces(input: BwrapInput): string[] {
  * bwrap nor setpriv ever runs with a task-controlled LD_PRELOAD or similar.
  */
 function buildIdentityDrop(input: BwrapInput): string[] {
-  const { tool, insideTools, program } = input;
+  const { tool, insideTools, program, init } = input;
+  const reporter = init === undefined ? [] : [init.shimPath, '--sandbox-init', init.statusFile];
   return [
     insideTools.setpriv,
     `--reuid=${tool.uid}`,
@@ -85,6 +137,7 @@ function buildIdentityDrop(input: BwrapInput): string[] {
     '--inh-caps=-all',
     '--bounding-set=-all',
     '--',
+    ...reporter,
     insideTools.env,
     '-i',
     '--',

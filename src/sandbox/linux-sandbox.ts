@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { HostCapabilities, LinuxSandboxTool } from '../capabilities/host-capabilities.js';
 import { RuntimeError } from '../core/runtime-error.js';
 import { buildBwrapInvocation, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
+import { resolveSandboxStatusPath } from './sandbox-exit-status.js';
 import {
   processSandbox,
   type ProgramInvocation,
@@ -24,6 +25,22 @@ function handOver(tool: LinuxSandboxTool, paths: SandboxPaths, program: ProgramI
   } catch (error) {
     throw setupFailure('could not hand the workspace to the sandbox user', undefined, error);
   }
+}
+
+/** An empty status file owned by the sandbox uid, so only the init's report can fill it. */
+function prepareInit(
+  tool: LinuxSandboxTool,
+  paths: SandboxPaths,
+): { shimPath: string; statusFile: string } {
+  const statusFile = resolveSandboxStatusPath(paths.taskDir);
+  try {
+    fs.rmSync(statusFile, { force: true });
+    fs.writeFileSync(statusFile, '', { mode: 0o600 });
+    fs.chownSync(statusFile, tool.uid, tool.gid);
+  } catch (error) {
+    throw setupFailure('could not prepare the sandbox status file', undefined, error);
+  }
+  return { shimPath: paths.shimPath, statusFile };
 }
 
 function checkRootfs(rootfs: string): void {
@@ -101,7 +118,11 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
           ? { setpriv: tool.setprivPath, env: tool.envPath }
           : findRootfsTools(rootfs);
       handOver(tool, paths, program);
+      // The shim binary links against the host's libc; inside a foreign rootfs it may not
+      // run, so a chroot goes without the init (exit_signal then reads as exit 128+N).
+      const init = rootfs === undefined ? prepareInit(tool, paths) : undefined;
       return buildBwrapInvocation({
+        ...(init === undefined ? {} : { init }),
         program,
         sandbox,
         tool,

@@ -122,11 +122,47 @@ describe('cgroup enforcement on this host', () => {
     });
   }
 
-  it('cpu_time_sec ends a busy loop with cpu_limit_exceeded', async (t) => {
-    if (skipUnavailable(t, manifest, 'RLIMIT_CPU', manifest.resources.rlimit_cpu)) return;
-    const status = await rt.api.run(shell('while :; do :; done', { limits: { cpu_time_sec: 1 } }));
-    assert.equal(status.error?.code, 'cpu_limit_exceeded', describeStatus(status));
-    assert.ok((status.usage?.user_cpu_ms ?? 0) + (status.usage?.system_cpu_ms ?? 0) >= 900);
+  for (const profile of ['process', 'linux_sandbox'] as const)
+    it(`cpu_time_sec ends a busy loop with cpu_limit_exceeded and SIGXCPU (${profile})`, async (t) => {
+      if (skipUnavailable(t, manifest, 'RLIMIT_CPU', manifest.resources.rlimit_cpu)) return;
+      if (
+        profile === 'linux_sandbox' &&
+        skipUnavailable(t, manifest, 'linux_sandbox', manifest.sandbox.linux_sandbox)
+      )
+        return;
+      const task = shell('while :; do :; done', {
+        limits: { cpu_time_sec: 1 },
+        sandbox: { profile },
+      });
+      const status = await rt.api.run(task);
+      assert.equal(status.error?.code, 'cpu_limit_exceeded', describeStatus(status));
+      // Through bubblewrap too: the sandbox init reports the real signal, not bwrap's 128+24.
+      assert.equal(status.exit_signal, 24, describeStatus(status));
+      assert.equal(status.exit_code, undefined);
+      assert.ok(status.usage?.user_cpu_ms !== undefined);
+    });
+
+  it('linux_sandbox: a signal death is reported as exit_signal, a plain exit 139 as exit_code', async (t) => {
+    if (skipUnavailable(t, manifest, 'linux_sandbox', manifest.sandbox.linux_sandbox)) return;
+    const killed = await rt.api.run(sandboxed('kill -SEGV $$'));
+    assert.equal(killed.exit_signal, 11, describeStatus(killed));
+    assert.equal(killed.exit_code, undefined);
+    const exited = await rt.api.run(sandboxed('exit 139'));
+    assert.equal(exited.exit_code, 139, describeStatus(exited));
+    assert.equal(exited.exit_signal, undefined);
+  });
+
+  it('linux_sandbox: SIGTERM on cancel reaches the program inside (graceful stop)', async (t) => {
+    if (skipUnavailable(t, manifest, 'linux_sandbox', manifest.sandbox.linux_sandbox)) return;
+    const id = await rt.api.submit(
+      sandboxed("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 1; done"),
+    );
+    await rt.api.waitFor(id, (s) => s.stdout.includes('ready'));
+    await rt.api.request('POST', `/api/v1/tasks/${id}/kill`);
+    const status = await rt.api.waitTerminal(id);
+    assert.equal(status.status, 'cancelled');
+    assert.match(status.stdout, /got-term/);
+    assert.equal(status.exit_code, 3, describeStatus(status));
   });
 
   it('usage carries CPU time and the cgroup memory peak', async (t) => {
