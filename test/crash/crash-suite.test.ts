@@ -53,7 +53,7 @@ function isExpectedOutcome(kind: Kind, status: TaskStatusResponse): boolean {
 }
 
 /** The crash injected into each server incarnation, in order; the last one runs clean. */
-const INCARNATIONS: readonly (string | 'running')[] = [
+const INCARNATIONS: readonly string[] = [
   'after-submit-commit',
   'after-reserve-commit',
   'running',
@@ -247,7 +247,6 @@ test('crash suite: SIGKILL at many points across many tasks loses nothing', asyn
     `tasks lost ${lost}, started twice ${startedTwice}, wrong exit codes ${wrongExit}, ` +
     `reservations leaked ${leakedReservations}, zombies ${zombies}, ` +
     `orphaned process groups ${orphans}`;
-  console.log(figures);
   t.diagnostic(figures);
   assert.deepEqual(problems, []);
   assert.equal(findMarkedProcesses([MARK]).length, 0);

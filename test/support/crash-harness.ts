@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { EventRecord, TaskStatusResponse } from '../../src/contract/task-status.js';
 import {
-  ApiClient,
+  type ApiClient,
   eventually,
   startServerProcess,
   type ServerProcess,
