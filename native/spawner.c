@@ -8,8 +8,9 @@
  *   'S' id spec-path log-path   start a shim at its gate (stdin = a pipe we keep, stderr = log)
  *   'G' id                      open that gate (write 'G', close)
  *   'A' id                      abort it (close without 'G': the shim leaves no trace)
- * Replies are lines: "P id pid" (started), "E id errno" (could not start), "X pid code signal"
- * (a shim we started exited; code or signal is -1).
+ * Replies are lines: "P id pid start-ticks" (started; the start time from /proc/<pid>/stat, read
+ * before we can reap it, so it names this very process), "E id errno" (could not start),
+ * "X pid code signal" (a shim we started exited; code or signal is -1).
  *
  * The gates are ours alone: when the server dies (EOF on stdin, or PR_SET_PDEATHSIG) we exit
  * and every gate that was not opened reads EOF, exactly as if the server had held the pipe.
@@ -131,6 +132,25 @@ static int spawn_shim(const char *spec, const char *log, int gate_read, pid_t *p
     return rc;
 }
 
+/* Field 22 (starttime) of /proc/<pid>/stat, counted from the last ')'; -1 if unreadable. */
+static long long read_start_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p != NULL && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    return p == NULL ? -1 : strtoll(p + 1, NULL, 10);
+}
+
 static void handle_start(unsigned long long id, const char *spec, const char *log)
 {
     int p[2];
@@ -148,7 +168,7 @@ static void handle_start(unsigned long long id, const char *spec, const char *lo
         reply("E %llu %d\n", id, rc);
         return;
     }
-    reply("P %llu %d\n", id, (int)pid);
+    reply("P %llu %d %lld\n", id, (int)pid, read_start_ticks(pid));
 }
 
 static void handle_gate(unsigned long long id, bool open)

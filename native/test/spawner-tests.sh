@@ -82,8 +82,9 @@ test_start_and_open() {
     spec a /bin/sh -c 'echo hi'
     start_spawner
     request S 1 "$T/a/spec" "$T/a/shim.log"
-    read -r op id pid <<<"$(reply)"
+    read -r op id pid ticks <<<"$(reply)"
     expect reply "$op $id" "P 1"
+    expect "start ticks" "$ticks" "$(awk '{sub(/.*\) /, ""); print $20}' "/proc/$pid/stat")"
     request G 1
     expect exit "$(reply)" "X $pid 0 -1"
     expect reason "$(field a reason)" exited
@@ -96,7 +97,7 @@ test_abort_leaves_no_trace() {
     spec b /bin/true
     start_spawner
     request S 7 "$T/b/spec" "$T/b/shim.log"
-    read -r op _ pid <<<"$(reply)"
+    read -r op _ pid _ <<<"$(reply)"
     expect op "$op" P
     request A 7
     expect exit "$(reply)" "X $pid 0 -1"
@@ -110,7 +111,7 @@ test_server_gone_closes_gates() {
     spec c /bin/true
     start_spawner
     request S 1 "$T/c/spec" "$T/c/shim.log"
-    read -r _ _ pid <<<"$(reply)"
+    read -r _ _ pid _ <<<"$(reply)"
     echo "$pid" >>"$T/strays"
     stop_spawner
     wait_for "shim exit" eval "! alive $pid"
@@ -122,7 +123,7 @@ test_shim_outlives_spawner() {
     spec d /bin/sleep 1
     start_spawner
     request S 1 "$T/d/spec" "$T/d/shim.log"
-    read -r _ _ pid <<<"$(reply)"
+    read -r _ _ pid _ <<<"$(reply)"
     echo "$pid" >>"$T/strays"
     request G 1
     wait_for "start record" test -e "$T/d/start"
@@ -140,7 +141,7 @@ test_start_error() {
     request S 3 "$T/e/spec" "$T/missing-dir/shim.log"
     expect reply "$(reply)" "E 3 2"
     request S 4 "$T/e/spec" "$T/e/shim.log"
-    read -r op id pid <<<"$(reply)"
+    read -r op id pid _ <<<"$(reply)"
     expect reply "$op $id" "P 4"
     request G 4
     expect exit "$(reply)" "X $pid 0 -1"
@@ -153,7 +154,7 @@ test_spec_error() {
     printf 'bogus=1\0' >"$T/f/spec"
     start_spawner
     request S 5 "$T/f/spec" "$T/f/shim.log"
-    read -r _ _ pid <<<"$(reply)"
+    read -r _ _ pid _ <<<"$(reply)"
     expect exit "$(reply)" "X $pid 2 -1"
     request G 5
     stop_spawner

@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
 import { RuntimeError } from '../core/runtime-error.js';
 import type { ProcessIdentity } from '../core/task-record.js';
 import { captureIdentity } from './process-identity.js';
+import { SpawnerClient } from './spawner-client.js';
 
 /** A started shim waiting at its gate. */
 export interface GatedShim {
@@ -55,5 +58,45 @@ export function spawnGatedShim(
     abort: () => {
       child.stdin?.destroy();
     },
+  };
+}
+
+/** How shims are started: through the native spawner, or Node's spawn as the fallback. */
+export type LaunchPath = 'spawner' | 'node-spawn';
+
+/** Starts gated shims; owns the spawner process when there is one. */
+export interface ShimLauncher {
+  readonly path: LaunchPath;
+  start(specPath: string, shimLogPath: string, onExit: () => void): Promise<GatedShim>;
+  close(): void;
+}
+
+/**
+ * Uses `execgo-spawner` next to the shim binary; falls back to Node's spawn (with a warning)
+ * when it is missing or dies. The fallback is slower (Node forks its whole process per task)
+ * but gives the same guarantees.
+ */
+export function createShimLauncher(shimPath: string, logger: Logger): ShimLauncher {
+  const spawnerPath = path.join(path.dirname(shimPath), 'execgo-spawner');
+  const viaNode = (specPath: string, shimLogPath: string, onExit: () => void) =>
+    Promise.resolve(spawnGatedShim(shimPath, specPath, shimLogPath, onExit));
+  let client: SpawnerClient | undefined;
+  try {
+    fs.accessSync(spawnerPath, fs.constants.X_OK);
+    client = new SpawnerClient(spawnerPath, shimPath, (reason) => {
+      logger.warn({ spawner: spawnerPath, reason }, 'spawner died; launching shims with spawn');
+    });
+  } catch (error) {
+    logger.warn({ err: error, spawner: spawnerPath }, 'no spawner; launching shims with spawn');
+  }
+  return {
+    get path(): LaunchPath {
+      return client?.alive === true ? 'spawner' : 'node-spawn';
+    },
+    start: (specPath, shimLogPath, onExit) =>
+      client?.alive === true
+        ? client.start(specPath, shimLogPath, onExit)
+        : viaNode(specPath, shimLogPath, onExit),
+    close: () => client?.close(),
   };
 }

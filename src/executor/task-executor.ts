@@ -15,7 +15,7 @@ import type { TaskStore } from '../store/task-store.js';
 import { encodeLaunchSpec, type LaunchSpec } from './launch-spec.js';
 import type { NotifyKind } from './notify-watcher.js';
 import { isSameProcessAlive, signalIfSame } from './process-identity.js';
-import { spawnGatedShim } from './shim-launcher.js';
+import { createShimLauncher, type ShimLauncher } from './shim-launcher.js';
 import type { TaskFinisher } from './task-finisher.js';
 
 export interface ExecutorDeps {
@@ -47,16 +47,31 @@ function describeError(error: unknown): RuntimeError {
  */
 export class TaskExecutor {
   private isStopped = false;
+  private launcher: ShimLauncher | undefined;
 
   constructor(private readonly deps: ExecutorDeps) {}
 
   /** Stops reacting to shims (the server is shutting down; the shims keep running). */
   stop(): void {
     this.isStopped = true;
+    this.launcher?.close();
+  }
+
+  /** The launcher, started on first use (a runtime that never launches needs no spawner). */
+  private launcherOrCreate(): ShimLauncher {
+    if (this.launcher === undefined) {
+      this.launcher = createShimLauncher(this.deps.config.shimPath, this.deps.logger);
+      this.deps.logger.info({ launch_path: this.launcher.path }, 'shim launcher ready');
+    }
+    return this.launcher;
   }
 
   /** Launches a task that was just marked running. Failures end the task, never throw. */
   launch(record: TaskRecord): void {
+    void this.launchAsync(record);
+  }
+
+  private async launchAsync(record: TaskRecord): Promise<void> {
     const { deps } = this;
     const paths = deps.pathsOf(record.taskId);
     let cgroupDirs: string[] = [];
@@ -76,17 +91,21 @@ export class TaskExecutor {
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups);
       for (const file of [paths.startRecordPath, paths.exitRecordPath])
         fs.rmSync(file, { force: true });
-      writeFileAtomic(paths.launchSpecPath, encodeLaunchSpec(spec), {
-        durable: deps.config.durable,
-      });
-      const shim = spawnGatedShim(
-        deps.config.shimPath,
+      // Not fsynced even in durable mode: the shim reads it before its gate, and after a
+      // power loss no shim survives to read it again (recovery rewrites it for a requeue).
+      writeFileAtomic(paths.launchSpecPath, encodeLaunchSpec(spec), { durable: false });
+      const shim = await this.launcherOrCreate().start(
         paths.launchSpecPath,
         paths.shimLogPath,
         () => {
           this.onShimExit(record.taskId);
         },
       );
+      if (this.isStopped) {
+        // Stopping: never recorded, so the shim leaves no trace and recovery queues it again.
+        shim.abort();
+        return;
+      }
       deps.failpoints.hit('after-shim-spawn');
       try {
         deps.store.recordShim(record.taskId, shim.identity, { cgroupDirs }, deps.clock.now());
@@ -104,8 +123,16 @@ export class TaskExecutor {
       deps.failpoints.hit('after-gate-recorded');
       shim.open();
     } catch (error) {
-      const failure = describeError(error);
-      deps.logger.warn({ task_id: record.taskId, err: error }, 'task launch failed');
+      if (this.isStopped) return;
+      this.failLaunch(record, cgroupDirs, error);
+    }
+  }
+
+  private failLaunch(record: TaskRecord, cgroupDirs: string[], error: unknown): void {
+    const { deps } = this;
+    const failure = describeError(error);
+    deps.logger.warn({ task_id: record.taskId, err: error }, 'task launch failed');
+    try {
       deps.cgroups.remove(cgroupDirs);
       deps.finisher.finishUnstarted(record, {
         status: 'failed',
@@ -115,6 +142,9 @@ export class TaskExecutor {
           ...(failure.details === undefined ? {} : { details: failure.details }),
         },
       });
+    } catch (finishError) {
+      // Storage fault: the sweep or the next start settles the task.
+      deps.logger.error({ err: finishError, task_id: record.taskId }, 'failing a launch failed');
     }
   }
 
