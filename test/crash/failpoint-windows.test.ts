@@ -193,7 +193,11 @@ describe('crash windows (failpoints)', () => {
     await first.api.submit(
       countedTask('slow', MARK, 'echo ready; exec sleep 60', { wall_time_ms: 2_000 }),
     );
-    const slowBefore = await first.api.waitFor('slow', (s) => s.stdout.includes('ready'));
+    // started_at is provisional (dispatch time) until the start record is read: wait for it.
+    const slowBefore = await first.api.waitFor(
+      'slow',
+      (s) => s.stdout.includes('ready') && s.pid !== undefined,
+    );
     await first.api.waitFor('live', (s) => s.stdout.includes('a'));
     await crashServer(first);
     const second = await start(dataDir);
