@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SandboxDescription } from '../../src/contract/task-status.js';
-import { buildBwrapInvocation, type BwrapInput } from '../../src/sandbox/bwrap-argv.js';
+import {
+  buildBwrapInvocation,
+  listDirsBetween,
+  type BwrapInput,
+} from '../../src/sandbox/bwrap-argv.js';
 
 const SANDBOX: SandboxDescription = {
   profile: 'linux_sandbox',
@@ -170,4 +174,39 @@ await test('buildBwrapInvocation', async (t) => {
     const options = bwrapOptions(buildBwrapInvocation(input({ program })).argv);
     assert.ok(!options.includes('/data/tasks/t1/workspace/in.txt'));
   });
+});
+
+await test('buildBwrapInvocation with the sandbox init', async (t) => {
+  const init = { shimPath: '/opt/execgo/execgo-shim', statusFile: '/data/tasks/t1/sandbox-status' };
+
+  await t.test('runs the init between the identity drop and env -i', () => {
+    const command = commandOf(buildBwrapInvocation(input({ init })).argv);
+    const at = command.indexOf('/opt/execgo/execgo-shim');
+    assert.deepEqual(command.slice(at, at + 4), [
+      '/opt/execgo/execgo-shim',
+      '--sandbox-init',
+      '/data/tasks/t1/sandbox-status',
+      '/usr/bin/env',
+    ]);
+    assert.ok(at > command.indexOf('/usr/bin/setpriv'));
+  });
+
+  await t.test('mounts the shim read-only and the status file writable', () => {
+    const options = bwrapOptions(buildBwrapInvocation(input({ init })).argv);
+    assert.ok(hasPair(options, '--ro-bind', init.shimPath, init.shimPath));
+    assert.ok(hasPair(options, '--bind', init.statusFile, init.statusFile));
+  });
+
+  await t.test('parents of mount points inside the hidden data dir are created walkable', () => {
+    const options = bwrapOptions(buildBwrapInvocation(input({ init })).argv);
+    assert.ok(hasPair(options, '--perms', '0755', '--dir', '/data/tasks'));
+    assert.ok(hasPair(options, '--perms', '0755', '--dir', '/data/tasks/t1'));
+    assert.ok(options.indexOf('/data/tasks') < options.indexOf('/data/tasks/t1'));
+  });
+});
+
+await test('listDirsBetween', () => {
+  assert.deepEqual(listDirsBetween('/tmp', ['/tmp/a/b/data']), ['/tmp/a', '/tmp/a/b']);
+  assert.deepEqual(listDirsBetween('/tmp', ['/srv/data']), []);
+  assert.deepEqual(listDirsBetween('/d', ['/d/x/1', '/d/x/2', '/d/y']), ['/d/x']);
 });
