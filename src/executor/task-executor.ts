@@ -1,4 +1,4 @@
-import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import type { Clock } from '../core/clock.js';
@@ -8,7 +8,6 @@ import type { TaskRecord } from '../core/task-record.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
 import { buildProgramInvocation } from '../sandbox/task-command.js';
 import type { CreatedCgroups, TaskCgroups } from '../sandbox/task-cgroups.js';
-import { writeFileAtomic } from '../store/atomic-file.js';
 import { prepareWorkspace } from '../store/task-files.js';
 import { scriptPath, type TaskPaths } from '../store/task-paths.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -76,7 +75,7 @@ export class TaskExecutor {
     const paths = deps.pathsOf(record.taskId);
     let cgroupDirs: string[] = [];
     try {
-      const cwd = prepareWorkspace(paths, record.plan.effective_sandbox.workspace_subdir);
+      const cwd = await prepareWorkspace(paths, record.plan.effective_sandbox.workspace_subdir);
       const cgroups = deps.cgroups.create(record.taskId, {
         enforce: record.plan.resource_enforcement.cgroup_enforced,
         ...(record.spec.limits.memory_bytes === undefined
@@ -89,11 +88,13 @@ export class TaskExecutor {
       });
       cgroupDirs = cgroups.dirs;
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups);
-      for (const file of [paths.startRecordPath, paths.exitRecordPath])
-        fs.rmSync(file, { force: true });
-      // Not fsynced even in durable mode: the shim reads it before its gate, and after a
-      // power loss no shim survives to read it again (recovery rewrites it for a requeue).
-      writeFileAtomic(paths.launchSpecPath, encodeLaunchSpec(spec), { durable: false });
+      await Promise.all(
+        [paths.startRecordPath, paths.exitRecordPath].map((file) => fsp.rm(file, { force: true })),
+      );
+      // Written in place, not fsynced even in durable mode: only the shim reads it, before
+      // its gate; a relaunch rewrites it and no shim survives a power loss to read it again.
+      await fsp.writeFile(paths.launchSpecPath, encodeLaunchSpec(spec), { mode: 0o644 });
+      if (this.isStopped) return;
       const shim = await this.launcherOrCreate().start(
         paths.launchSpecPath,
         paths.shimLogPath,
@@ -114,6 +115,17 @@ export class TaskExecutor {
         throw error;
       }
       deps.failpoints.hit('after-shim-recorded');
+      // A kill that arrived while the launch was in flight found no shim to signal; it is
+      // stored, so honour it here: the program is never started.
+      if (deps.store.getTask(record.taskId)?.killRequestedAt !== undefined) {
+        shim.abort();
+        deps.cgroups.remove(cgroupDirs);
+        deps.finisher.finishUnstarted(record, {
+          status: 'cancelled',
+          error: { code: 'cancelled', message: 'task cancelled before its program started' },
+        });
+        return;
+      }
       try {
         deps.store.recordGateOpening(record.taskId, deps.clock.now());
       } catch (error) {
@@ -238,7 +250,10 @@ export class TaskExecutor {
       stderrPath: paths.stderrPath,
       startRecordPath: paths.startRecordPath,
       exitRecordPath: paths.exitRecordPath,
-      notifyDir: this.deps.notifyDir,
+      // Shims started by the spawner are its children: their exit reaches us over its pipe
+      // at once, and a start record is read then or by the sweep. Notify files would cost
+      // two file creations, two unlinks and four inotify wake-ups per task.
+      ...(this.launcherOrCreate().path === 'spawner' ? {} : { notifyDir: this.deps.notifyDir }),
       wallMs: spec.limits.wall_time_ms,
       ...(spec.limits.idle_timeout_ms === undefined ? {} : { idleMs: spec.limits.idle_timeout_ms }),
       graceMs: config.terminationGraceMs,

@@ -135,11 +135,9 @@ describe('serve flags', () => {
         args: ['-c', 'echo ready; sleep 1; echo done'],
       },
     });
-    const running = await server.api.waitFor(id, (s) => s.stdout.includes('ready'));
+    await server.api.waitFor(id, (s) => s.stdout.includes('ready'));
     server.child.kill('SIGTERM');
     assert.deepEqual(await server.exited, { code: 0, signal: null });
-    const pid = running.pid ?? 0;
-    assert.ok(pid > 0);
     // The task keeps running under its supervisor and finishes on its own.
     const log = path.join(server.dataDir, 'tasks', id, 'stdout.log');
     const deadline = Date.now() + 10_000;
