@@ -64,12 +64,13 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
   fs.mkdirSync(notifyDir, { recursive: true });
   const pathsOf = (taskId: string) => resolveTaskPaths(tasksRoot, taskId);
 
+  const events = new RuntimeEvents();
   const store = new TaskStore(
     openDatabase(path.join(config.dataDir, 'runtime.db'), { durable: config.durable }),
+    (taskId) => events.emit('task:event', taskId),
   );
   const capabilities = probeCapabilities(config, env);
   const { sandbox, cgroups } = createIsolation(config, capabilities);
-  const events = new RuntimeEvents();
   const failpoints = new Failpoints(env.EXECGO_RUNTIME_FAILPOINTS);
   const ledger = new ResourceLedger(capabilities.capacity, config.tenantQuotas);
   const finisher = new TaskFinisher({

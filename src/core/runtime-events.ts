@@ -13,7 +13,8 @@ export interface RuntimeEventMap {
   'task:started': [taskId: string];
   'task:finished': [record: TaskRecord];
   'task:changed': [taskId: string, status: TaskStatus];
-  'task:output': [taskId: string];
+  /** New rows in the task's persisted event log (after commit). */
+  'task:event': [taskId: string];
   'ledger:changed': [];
 }
 

@@ -69,7 +69,7 @@ export async function followTask(
   // Subscribe before the first read so no change between read and wait is missed.
   const unwatch = deps.dirWatch.subscribe(deps.paths.taskDir, notify);
   deps.events.on('task:changed', onTaskEvent);
-  deps.events.on('task:started', onTaskEvent);
+  deps.events.on('task:event', onTaskEvent);
   signal.addEventListener('abort', notify);
   const heartbeat = setInterval(() => {
     sink.heartbeat();
@@ -102,7 +102,7 @@ export async function followTask(
     clearInterval(heartbeat);
     unwatch();
     deps.events.off('task:changed', onTaskEvent);
-    deps.events.off('task:started', onTaskEvent);
+    deps.events.off('task:event', onTaskEvent);
     signal.removeEventListener('abort', notify);
   }
 }

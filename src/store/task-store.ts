@@ -68,10 +68,28 @@ export class TaskStore {
   private readonly appendEvents;
   private readonly listSummaries;
 
-  constructor(private readonly db: SqliteDatabase) {
+  /**
+   * `onEventsAppended` is told which tasks got new events, after the current synchronous
+   * flow (and so after the transaction commits), once per task.
+   */
+  constructor(
+    private readonly db: SqliteDatabase,
+    onEventsAppended: (taskId: string) => void = () => undefined,
+  ) {
     this.statements = prepareStatements(db);
     this.listSummaries = createTaskLister(db);
+    const announced = new Set<string>();
+    const announce = (taskId: string): void => {
+      if (announced.size === 0)
+        queueMicrotask(() => {
+          const ids = [...announced];
+          announced.clear();
+          for (const id of ids) onEventsAppended(id);
+        });
+      announced.add(taskId);
+    };
     this.appendEvents = (taskId: string, at: number, events: readonly NewEvent[]): void => {
+      if (events.length > 0) announce(taskId);
       for (const event of events) {
         this.statements.insertEvent.run({
           task_id: taskId,

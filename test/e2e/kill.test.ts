@@ -88,4 +88,22 @@ describe('kill in each state', () => {
     ).body;
     assert.equal(events.filter((e) => e.event_type === 'kill_requested').length, 1);
   });
+
+  it('announces the kill_requested event on the bus once it is committed (streams wake at once)', async () => {
+    const id = await rt.api.submit(shell('echo ready; sleep 30'));
+    await rt.api.waitFor(id, (s) => s.stdout.includes('ready'));
+    const announced = new Promise<string[]>((resolve) => {
+      const onEvent = (taskId: string): void => {
+        if (taskId !== id) return;
+        const types = rt.runtime.tasks.listEvents(id).map((event) => event.event_type);
+        if (!types.includes('kill_requested')) return;
+        rt.runtime.events.off('task:event', onEvent);
+        resolve(types);
+      };
+      rt.runtime.events.on('task:event', onEvent);
+    });
+    await kill(id);
+    assert.ok((await announced).includes('kill_requested'));
+    await rt.api.waitTerminal(id);
+  });
 });
