@@ -106,6 +106,19 @@ function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): strin
   return [...args, '--chdir', workspaceDir];
 }
 
+/**
+ * Files of the task dir the program names in argv (its script file), which the sandbox must
+ * show read-only. Only normalized, direct children of the task dir qualify: `..` or a path
+ * into the workspace never makes another task's file (or anything else) visible.
+ */
+export function listTaskFiles(argv: readonly string[], taskDir: string): string[] {
+  const files = argv
+    .slice(1)
+    .filter((arg) => path.isAbsolute(arg) && path.normalize(arg) === arg)
+    .filter((arg) => path.dirname(arg) === taskDir && path.basename(arg) !== 'workspace');
+  return [...new Set(files)];
+}
+
 function buildNamespaces(input: BwrapInput): string[] {
   const { namespaces } = input.sandbox;
   const args = ['--cap-drop', 'ALL', ...SETPRIV_CAPS.flatMap((cap) => ['--cap-add', cap])];
@@ -152,10 +165,8 @@ function buildIdentityDrop(input: BwrapInput): string[] {
  * root, holds a capability, or can undo a mount (they belong to the host's user namespace).
  */
 export function buildBwrapInvocation(input: BwrapInput): WrappedInvocation {
-  const { program, tool, taskDir, workspaceDir, sandbox } = input;
-  const taskFiles = [...new Set(program.argv.slice(1))].filter(
-    (arg) => path.isAbsolute(arg) && isInside(arg, taskDir) && !isInside(arg, workspaceDir),
-  );
+  const { program, tool, taskDir, sandbox } = input;
+  const taskFiles = listTaskFiles(program.argv, taskDir);
   const isChroot = sandbox.chroot && sandbox.rootfs !== undefined;
   const args = program.argv
     .slice(1)

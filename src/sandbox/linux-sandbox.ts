@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HostCapabilities, LinuxSandboxTool } from '../capabilities/host-capabilities.js';
 import { RuntimeError } from '../core/runtime-error.js';
-import { buildBwrapInvocation, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
+import { buildBwrapInvocation, listTaskFiles, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
 import { resolveSandboxStatusPath } from './sandbox-exit-status.js';
 import {
   processSandbox,
@@ -19,9 +19,9 @@ function setupFailure(message: string, details?: unknown, cause?: unknown): Runt
 function handOver(tool: LinuxSandboxTool, paths: SandboxPaths, program: ProgramInvocation): void {
   try {
     fs.chownSync(paths.workspaceDir, tool.uid, tool.gid);
-    for (const arg of program.argv.slice(1))
-      if (arg.startsWith(`${paths.taskDir}${path.sep}`) && fs.existsSync(arg))
-        fs.chownSync(arg, tool.uid, tool.gid);
+    for (const file of listTaskFiles(program.argv, paths.taskDir))
+      if (fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true)
+        fs.chownSync(file, tool.uid, tool.gid);
   } catch (error) {
     throw setupFailure('could not hand the workspace to the sandbox user', undefined, error);
   }

@@ -4,6 +4,7 @@ import type { SandboxDescription } from '../../src/contract/task-status.js';
 import {
   buildBwrapInvocation,
   listDirsBetween,
+  listTaskFiles,
   type BwrapInput,
 } from '../../src/sandbox/bwrap-argv.js';
 
@@ -209,4 +210,17 @@ await test('listDirsBetween', () => {
   assert.deepEqual(listDirsBetween('/tmp', ['/tmp/a/b/data']), ['/tmp/a', '/tmp/a/b']);
   assert.deepEqual(listDirsBetween('/tmp', ['/srv/data']), []);
   assert.deepEqual(listDirsBetween('/d', ['/d/x/1', '/d/x/2', '/d/y']), ['/d/x']);
+});
+
+await test('listTaskFiles: only normalized direct children of the task dir', () => {
+  const argv = [
+    '/bin/sh',
+    '/data/tasks/t1/script.sh',
+    '/data/tasks/t1/../t2/script.sh',
+    '/data/tasks/t1/workspace',
+    '/data/tasks/t1/workspace/x.sh',
+    'relative/script.sh',
+    '/data/tasks/t1/script.sh',
+  ];
+  assert.deepEqual(listTaskFiles(argv, '/data/tasks/t1'), ['/data/tasks/t1/script.sh']);
 });

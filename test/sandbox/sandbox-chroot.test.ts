@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { CapabilityManifest } from '../../src/contract/runtime.js';
+import { startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
+import { BREACH, describeStatus, fetchManifest, skipUnavailable } from './sandbox-test-support.js';
+
+/** Copies a binary and the shared libraries ldd lists into `root`, at the same paths. */
+function copyWithLibraries(root: string, binary: string, as: string[]): void {
+  const copy = (source: string, target: string) => {
+    fs.mkdirSync(path.join(root, path.dirname(target)), { recursive: true });
+    fs.copyFileSync(source, path.join(root, target));
+    fs.chmodSync(path.join(root, target), 0o755);
+  };
+  for (const target of as) copy(fs.realpathSync(binary), target);
+  const ldd = execFileSync('ldd', [binary], { encoding: 'utf8' });
+  for (const match of ldd.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) {
+    const lib = match[1];
+    if (lib !== undefined) copy(lib, lib);
+  }
+}
+
+/** A minimal rootfs: dash, setpriv, env and cat from the host, plus the mount points. */
+function buildRootfs(): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-rootfs-'));
+  fs.chmodSync(root, 0o755);
+  for (const dir of ['proc', 'dev', 'tmp', 'workspace']) fs.mkdirSync(path.join(root, dir));
+  copyWithLibraries(root, '/bin/sh', ['/bin/sh']);
+  copyWithLibraries(root, '/usr/bin/setpriv', ['/usr/bin/setpriv']);
+  copyWithLibraries(root, '/usr/bin/env', ['/usr/bin/env']);
+  copyWithLibraries(root, '/bin/cat', ['/bin/cat']);
+  return root;
+}
+
+function chrootTask(rootfs: string, script: string): Record<string, unknown> {
+  return {
+    execution: { kind: 'script', script, env: { PATH: '/bin:/usr/bin' } },
+    sandbox: { profile: 'linux_sandbox', chroot: true, rootfs },
+    policy: { capability_mode: 'strict' },
+  };
+}
+
+describe('linux_sandbox chroot and setup failures', () => {
+  let rt: TestRuntime;
+  let manifest: CapabilityManifest;
+  let rootfs: string | undefined;
+  before(async () => {
+    rt = await startTestRuntime();
+    manifest = await fetchManifest(rt);
+    if (manifest.sandbox.chroot) rootfs = buildRootfs();
+  });
+  after(async () => {
+    await rt.stop();
+    if (rootfs !== undefined) fs.rmSync(rootfs, { recursive: true, force: true });
+  });
+
+  it('runs inside the rootfs, as the sandbox uid, with the workspace at /workspace', async (t) => {
+    if (skipUnavailable(t, manifest, 'chroot', manifest.sandbox.chroot) || rootfs === undefined)
+      return;
+    const status = await rt.api.run(
+      chrootTask(
+        rootfs,
+        [
+          `[ -e /etc/shadow ] && exit ${BREACH}`,
+          `[ -e ${process.execPath} ] && exit ${BREACH}`,
+          'pwd',
+          'while read -r key value _; do [ "$key" = Uid: ] && echo "$value"; done < /proc/self/status',
+          'echo from-chroot > out.txt',
+        ].join('\n'),
+      ),
+    );
+    assert.equal(status.status, 'success', describeStatus(status));
+    assert.deepEqual(status.stdout.trim().split('\n'), ['/workspace', '65534']);
+    const written = path.join(status.artifacts.task_dir, 'workspace', 'out.txt');
+    assert.equal(fs.readFileSync(written, 'utf8'), 'from-chroot\n');
+  });
+
+  it('a script file with an interpreter is mounted read-only under /tmp/.execgo-task', async (t) => {
+    if (skipUnavailable(t, manifest, 'chroot', manifest.sandbox.chroot) || rootfs === undefined)
+      return;
+    const script = `echo "$0"; echo x >> "$0" 2>/dev/null && exit ${BREACH}; exit 0`;
+    const task = chrootTask(rootfs, script);
+    const status = await rt.api.run({
+      ...task,
+      execution: {
+        kind: 'script',
+        script,
+        interpreter: ['/bin/sh'],
+      },
+    });
+    assert.equal(status.status, 'success', describeStatus(status));
+    assert.equal(status.stdout.trim(), '/tmp/.execgo-task/script.sh');
+  });
+
+  it('a rootfs without the mount points fails sandbox_setup_failed, never runs unisolated', async (t) => {
+    if (skipUnavailable(t, manifest, 'chroot', manifest.sandbox.chroot)) return;
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-empty-rootfs-'));
+    try {
+      const status = await rt.api.run(chrootTask(empty, 'echo should-not-run'));
+      assert.equal(status.status, 'failed');
+      assert.equal(status.error?.code, 'sandbox_setup_failed', describeStatus(status));
+      assert.equal(status.stdout, '');
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('a program missing in the sandbox fails launch_failed', async (t) => {
+    if (skipUnavailable(t, manifest, 'linux_sandbox', manifest.sandbox.linux_sandbox)) return;
+    const status = await rt.api.run({
+      execution: { kind: 'command', program: 'no-such-program-execgo' },
+      sandbox: { profile: 'linux_sandbox' },
+    });
+    assert.equal(status.error?.code, 'launch_failed', describeStatus(status));
+  });
+});
