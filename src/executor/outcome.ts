@@ -7,6 +7,9 @@ import type { ExitRecord } from './shim-records.js';
 export interface CgroupReport {
   oomKilled: boolean;
   memoryPeakBytes?: number;
+  /** CPU of every process the task's cgroup held, reaped by whomever (cpu.stat / cpuacct). */
+  userCpuMs?: number;
+  systemCpuMs?: number;
 }
 
 /** How a finished task is reported: status, error, exit facts. */

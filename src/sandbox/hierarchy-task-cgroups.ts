@@ -111,7 +111,27 @@ function readMemoryPeak(dir: string): number | undefined {
   );
 }
 
-/** Reads what a task's cgroups recorded: OOM kills and peak memory. */
+/** CPU time from cgroup v2 `cpu.stat` (present even without the cpu controller) or v1 cpuacct. */
+function readCpuMs(
+  dirs: readonly string[],
+): { userCpuMs: number; systemCpuMs: number } | undefined {
+  for (const dir of dirs) {
+    const stat = parseFlatKeyed(readCgroupFile(dir, 'cpu.stat'));
+    const user = stat.get('user_usec');
+    const system = stat.get('system_usec');
+    if (user !== undefined && system !== undefined)
+      return { userCpuMs: Math.round(user / 1000), systemCpuMs: Math.round(system / 1000) };
+  }
+  for (const dir of dirs) {
+    const user = parseSingleNumber(readCgroupFile(dir, 'cpuacct.usage_user'));
+    const system = parseSingleNumber(readCgroupFile(dir, 'cpuacct.usage_sys'));
+    if (user !== undefined && system !== undefined)
+      return { userCpuMs: Math.round(user / 1e6), systemCpuMs: Math.round(system / 1e6) };
+  }
+  return undefined;
+}
+
+/** Reads what a task's cgroups recorded: OOM kills, peak memory, CPU time. */
 export function reportTaskCgroups(dirs: readonly string[]): CgroupReport | undefined {
   if (dirs.length === 0) return undefined;
   let oomKills = 0;
@@ -125,6 +145,7 @@ export function reportTaskCgroups(dirs: readonly string[]): CgroupReport | undef
   return {
     oomKilled: oomKills > 0,
     ...(memoryPeakBytes === undefined ? {} : { memoryPeakBytes }),
+    ...readCpuMs(dirs),
   };
 }
 
