@@ -7,7 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { closeIdleConnections, runToTerminal, submitCommand, waitTerminal } from './http-client.js';
 import { fillRuntimeStore, fillThinStore } from './fill-store.js';
-import { REPO_ROOT, startServer, makeDataDir, type SystemName } from './server-process.js';
+import {
+  REPO_ROOT,
+  makeDataDir,
+  removeDataDirs,
+  startServer,
+  type SystemName,
+} from './server-process.js';
 import { summarize, type Spread } from './stats.js';
 import {
   measureRssOverTasks,
@@ -294,6 +300,7 @@ async function main(): Promise<void> {
     )}\n`,
   );
   process.stdout.write(`results: ${path.relative(REPO_ROOT, file)}\n`);
+  removeDataDirs();
 }
 
 await main();

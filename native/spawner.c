@@ -99,13 +99,19 @@ static int add_gate(unsigned long long id, pid_t pid, int fd)
     return 0;
 }
 
-/* posix_spawn (vfork-like in glibc: no copy of our memory) with the gate pipe as stdin. */
+/* posix_spawn (vfork-like in glibc: no copy of our memory) with the gate pipe as stdin.
+ * The cancel signals start blocked: the server may signal the shim as soon as it has recorded
+ * the pid, before the shim reached main() and took them over with its signalfd, and the
+ * default action would kill it without a record. Blocked, they wait for its signalfd. */
 static int spawn_shim(const char *spec, const char *log, int gate_read, pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    sigset_t none, all;
-    sigemptyset(&none);
+    sigset_t cancel, all;
+    sigemptyset(&cancel);
+    sigaddset(&cancel, SIGTERM);
+    sigaddset(&cancel, SIGINT);
+    sigaddset(&cancel, SIGUSR1);
     sigfillset(&all);
     int rc = posix_spawn_file_actions_init(&fa);
     if (rc != 0)
@@ -121,7 +127,7 @@ static int spawn_shim(const char *spec, const char *log, int gate_read, pid_t *p
                                                0640)) == 0 &&
         (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) ==
             0 &&
-        (rc = posix_spawnattr_setsigmask(&attr, &none)) == 0 &&
+        (rc = posix_spawnattr_setsigmask(&attr, &cancel)) == 0 &&
         (rc = posix_spawnattr_setsigdefault(&attr, &all)) == 0) {
         char *argv[] = {(char *)shim_path, (char *)spec, NULL};
         char *envp[] = {NULL};

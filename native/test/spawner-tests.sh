@@ -134,6 +134,21 @@ test_shim_outlives_spawner() {
     expect reason "$(field d reason)" exited
 }
 
+# A cancel signal sent the moment the pid is known (the shim may not have reached main yet)
+# is not lost: after the gate the program is not started and the record says cancelled.
+test_early_cancel() {
+    spec g /bin/sleep 30
+    start_spawner
+    request S 1 "$T/g/spec" "$T/g/shim.log"
+    read -r _ _ pid _ <<<"$(reply)"
+    kill -TERM "$pid"
+    request G 1
+    expect exit "$(reply)" "X $pid 0 -1"
+    expect reason "$(field g reason)" cancelled
+    ! grep -q '^pid=' "$T/g/exit" || fail "program started"
+    stop_spawner
+}
+
 # A log file that cannot be opened fails the start with its errno; the next start works.
 test_start_error() {
     spec e /bin/true
@@ -189,7 +204,7 @@ test_malformed_request() {
 }
 
 for t in start_and_open abort_leaves_no_trace server_gone_closes_gates shim_outlives_spawner \
-    start_error spec_error many malformed_request; do
+    early_cancel start_error spec_error many malformed_request; do
     run_test "$t"
 done
 echo "$passed passed, $failed failed"

@@ -13,7 +13,8 @@ export interface LaunchSpec {
   stderrPath: string;
   startRecordPath: string;
   exitRecordPath: string;
-  notifyDir: string;
+  /** Absent: no notify files (the spawner reports shim exits over its pipe). */
+  notifyDir?: string;
   wallMs: number;
   idleMs?: number;
   graceMs: number;
@@ -38,7 +39,7 @@ export function toLaunchEntries(spec: LaunchSpec): LaunchEntry[] {
     ['stderr', spec.stderrPath],
     ['start_record', spec.startRecordPath],
     ['exit_record', spec.exitRecordPath],
-    ['notify_dir', spec.notifyDir],
+    ...(spec.notifyDir === undefined ? [] : [['notify_dir', spec.notifyDir] as LaunchEntry]),
     ['wall_ms', String(spec.wallMs)],
     ['grace_ms', String(spec.graceMs)],
     ['no_new_privs', spec.noNewPrivs ? '1' : '0'],

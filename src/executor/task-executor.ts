@@ -1,4 +1,4 @@
-import fsp from 'node:fs/promises';
+import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import type { Clock } from '../core/clock.js';
@@ -75,7 +75,7 @@ export class TaskExecutor {
     const paths = deps.pathsOf(record.taskId);
     let cgroupDirs: string[] = [];
     try {
-      const cwd = await prepareWorkspace(paths, record.plan.effective_sandbox.workspace_subdir);
+      const cwd = prepareWorkspace(paths, record.plan.effective_sandbox.workspace_subdir);
       const cgroups = deps.cgroups.create(record.taskId, {
         enforce: record.plan.resource_enforcement.cgroup_enforced,
         ...(record.spec.limits.memory_bytes === undefined
@@ -88,13 +88,11 @@ export class TaskExecutor {
       });
       cgroupDirs = cgroups.dirs;
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups);
-      await Promise.all(
-        [paths.startRecordPath, paths.exitRecordPath].map((file) => fsp.rm(file, { force: true })),
-      );
+      for (const file of [paths.startRecordPath, paths.exitRecordPath])
+        fs.rmSync(file, { force: true });
       // Written in place, not fsynced even in durable mode: only the shim reads it, before
       // its gate; a relaunch rewrites it and no shim survives a power loss to read it again.
-      await fsp.writeFile(paths.launchSpecPath, encodeLaunchSpec(spec), { mode: 0o644 });
-      if (this.isStopped) return;
+      fs.writeFileSync(paths.launchSpecPath, encodeLaunchSpec(spec), { mode: 0o644 });
       const shim = await this.launcherOrCreate().start(
         paths.launchSpecPath,
         paths.shimLogPath,

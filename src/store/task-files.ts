@@ -7,7 +7,7 @@ import { syncDirectory, writeFileAtomic } from './atomic-file.js';
 import { scriptPath, type TaskPaths } from './task-paths.js';
 
 /**
- * Creates `tasks/<id>/` with request.json, empty logs, the script and stdin files. Runs
+ * Creates `tasks/<id>/` with request.json, the script and stdin files. Runs
  * before the row is committed: a crash in between leaves a directory without a row, which
  * start-up cleans; a row never points at missing files.
  */
@@ -20,8 +20,7 @@ export function createTaskFiles(
   fs.mkdirSync(paths.taskDir, { recursive: true, mode: 0o755 });
   fs.mkdirSync(paths.workspaceRoot, { mode: 0o755 });
   writeFileAtomic(paths.requestPath, `${JSON.stringify(spec, null, 2)}\n`, { durable });
-  fs.writeFileSync(paths.stdoutPath, '', { mode: 0o640 });
-  fs.writeFileSync(paths.stderrPath, '', { mode: 0o640 });
+  // The logs are created by the shim (O_CREAT); readers treat a missing log as empty.
   let script: string | undefined;
   if (spec.execution.kind === 'script') {
     script = scriptPath(paths.taskDir, spec.execution.interpreter);
