@@ -51,6 +51,16 @@ function probeChild(parent: string, probeName: string, check: (dir: string) => b
   }
 }
 
+/** The per-runtime parents are recreated with each task; leave nothing behind after probing. */
+function removeIfEmpty(dir: string | undefined): void {
+  if (dir === undefined) return;
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Holds task cgroups of a previous run (cleaned up after recovery) or is gone.
+  }
+}
+
 /**
  * Turns on memory/pids/cpu for the children of `parent` on a v2 hierarchy, top-down from the
  * mount. Best effort: a cgroup that holds processes (the "no internal processes" rule) refuses,
@@ -152,6 +162,8 @@ export function probeCgroups(input: CgroupProbeInput, warnings: string[]): Cgrou
   placement.cpuQuota = unifiedControllers.cpu || placement.v1Parents.cpu !== undefined;
   if (placement.memoryLimit && !placement.oomDetection)
     warnings.push('cgroup memory has no oom_kill counter; OOM kills cannot be told apart');
+  for (const parent of [placement.unifiedParent, ...Object.values(placement.v1Parents)])
+    removeIfEmpty(parent);
   if (placement.unifiedParent === undefined && Object.keys(placement.v1Parents).length === 0) {
     warnings.push('no writable cgroup hierarchy; cgroup enforcement unavailable');
     return null;

@@ -45,6 +45,26 @@ function createFreshCgroup(dir: string): void {
   }
 }
 
+/**
+ * The per-runtime parent exists only while it has task cgroups (see removeTaskCgroups), so
+ * it is (re)created here; on v2 its children need the controllers the probe found usable.
+ */
+function ensureParent(parent: string, v2Controllers: readonly string[]): void {
+  if (fs.existsSync(parent)) return;
+  fs.mkdirSync(parent, { recursive: true });
+  for (const controller of v2Controllers)
+    writeCgroupFile(parent, 'cgroup.subtree_control', `+${controller}`);
+}
+
+/** Removes a per-runtime parent once its last task cgroup is gone; busy is fine. */
+export function removeParentIfEmpty(parent: string): void {
+  try {
+    fs.rmdirSync(parent);
+  } catch {
+    // Another task's cgroup is still there (or it is gone already).
+  }
+}
+
 function applyMemoryLimit(placement: CgroupPlacement, dirs: Dirs, bytes: number): boolean {
   const value = String(bytes);
   if (placement.unifiedControllers.memory && dirs.unified !== undefined) {
@@ -81,10 +101,17 @@ interface Dirs {
 function createDirs(placement: CgroupPlacement, taskId: string): Dirs {
   const name = nameTaskCgroup(taskId);
   const dirs: Dirs = { all: [] };
+  const { memory: isV2Memory, pids: isV2Pids } = placement.unifiedControllers;
   const make = (parent: string | undefined): string | undefined => {
     if (parent === undefined) return undefined;
     const dir = path.join(parent, name);
     if (!dirs.all.includes(dir)) {
+      const isUnified = parent === placement.unifiedParent;
+      const v2 = isUnified ? [isV2Memory ? 'memory' : '', isV2Pids ? 'pids' : ''] : [];
+      ensureParent(
+        parent,
+        v2.filter((controller) => controller !== ''),
+      );
       createFreshCgroup(dir);
       dirs.all.push(dir);
     }
@@ -153,7 +180,7 @@ export function reportTaskCgroups(dirs: readonly string[]): CgroupReport | undef
 export function removeTaskCgroups(dirs: readonly string[]): void {
   for (const dir of dirs) {
     if (listCgroupPids(dir).length > 0) killCgroup(dir);
-    removeCgroupDir(dir);
+    if (removeCgroupDir(dir)) removeParentIfEmpty(path.dirname(dir));
   }
 }
 

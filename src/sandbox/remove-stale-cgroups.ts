@@ -2,7 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CgroupPlacement } from '../capabilities/host-capabilities.js';
 import { killCgroup, removeCgroupDir } from './cgroup-files.js';
-import { listTaskParents, TASK_CGROUP_PREFIX } from './hierarchy-task-cgroups.js';
+import {
+  listTaskParents,
+  removeParentIfEmpty,
+  TASK_CGROUP_PREFIX,
+} from './hierarchy-task-cgroups.js';
 
 /**
  * Start-up cleanup: kills and removes per-task cgroups left by an earlier run for tasks that
@@ -30,6 +34,7 @@ export function removeStaleTaskCgroups(
       killCgroup(dir);
       if (removeCgroupDir(dir)) removed++;
     }
+    removeParentIfEmpty(parent);
   }
   return removed;
 }

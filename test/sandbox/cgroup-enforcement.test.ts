@@ -182,7 +182,7 @@ describe('cgroup enforcement on this host', () => {
     const parents = listTaskParents(placement);
     for (const parent of parents)
       for (const name of ['stale-one', 'live-one'])
-        fs.mkdirSync(path.join(parent, nameTaskCgroup(name)));
+        fs.mkdirSync(path.join(parent, nameTaskCgroup(name)), { recursive: true });
     const removed = removeStaleTaskCgroups(placement, (taskId) => taskId === 'live-one');
     assert.ok(removed >= parents.length);
     for (const parent of parents) {
@@ -193,5 +193,7 @@ describe('cgroup enforcement on this host', () => {
       removeStaleTaskCgroups(placement, () => false),
       parents.length,
     );
+    for (const parent of parents)
+      assert.equal(fs.existsSync(parent), false, 'empty parents go too');
   });
 });
