@@ -27,9 +27,9 @@ const isQuick = process.argv.includes('--quick');
 const repsFlag = process.argv.indexOf('--reps');
 const plan = {
   reps: repsFlag > 0 ? Number(process.argv[repsFlag + 1]) : isQuick ? 3 : 5,
-  sequential: isQuick ? 150 : 400,
-  throughput: isQuick ? 400 : 1200,
-  sleepTasks: isQuick ? 160 : 400,
+  sequential: isQuick ? 150 : 300,
+  throughput: isQuick ? 400 : 1000,
+  sleepTasks: isQuick ? 160 : 320,
   overheadTasks: 64,
   rssTasks: isQuick ? 5000 : 20000,
   rssEvery: isQuick ? 500 : 1000,
@@ -38,7 +38,13 @@ const plan = {
   clients: 16,
   slots: 8,
 };
-const SYSTEMS: readonly SystemName[] = ['runtime', 'runtime-durable', 'thin', 'thin-durable'];
+const SYSTEMS: readonly SystemName[] = [
+  'runtime',
+  'runtime-durable',
+  'runtime-nocgroup',
+  'thin',
+  'thin-durable',
+];
 
 type Figure = 'seqP50' | 'seqP99' | 'tput' | 'sleepTput' | 'rssPerTask' | 'pssPerTask';
 type Samples = Record<string, Partial<Record<Figure, number[]>>>;
@@ -74,7 +80,7 @@ async function measureSystem(name: SystemName): Promise<void> {
     await server.stop();
     closeIdleConnections();
   }
-  if (name.endsWith('-durable')) return;
+  if (name !== 'runtime' && name !== 'thin') return;
   const wide = await startServer(name, plan.overheadTasks + 8);
   try {
     const overhead = await measureRunningOverhead(wide.pid, wide.base, plan.overheadTasks);
@@ -112,7 +118,8 @@ async function measureRssFlat(): Promise<{ samplesKb: number[]; growthPct: numbe
       plan.rssTasks,
       plan.rssEvery,
     );
-    const warm = samplesKb[Math.min(2, samplesKb.length - 1)] ?? 0;
+    // Warm-up: the first quarter of the tasks (V8 sizes its heap lazily).
+    const warm = samplesKb[Math.floor((samplesKb.length - 1) / 4)] ?? 0;
     const last = samplesKb[samplesKb.length - 1] ?? 0;
     return { samplesKb, growthPct: ((last - warm) / warm) * 100 };
   } finally {
@@ -225,6 +232,9 @@ async function main(): Promise<void> {
     sleepTputVsThin: ratio('runtime', 'thin', 'sleepTput'),
     durableSeqP50VsThinDurable: ratio('runtime-durable', 'thin-durable', 'seqP50'),
     durableTputVsThinDurable: ratio('runtime-durable', 'thin-durable', 'tput'),
+    cgroupCostSeqP50: ratio('runtime', 'runtime-nocgroup', 'seqP50'),
+    nocgroupSeqP50VsThin: ratio('runtime-nocgroup', 'thin', 'seqP50'),
+    nocgroupTputVsThin: ratio('runtime-nocgroup', 'thin', 'tput'),
     durableCostSeqP50: ratio('runtime-durable', 'runtime', 'seqP50'),
     durableCostTput: ratio('runtime-durable', 'runtime', 'tput'),
     seqP50VsBareSpawn: ratio('runtime', 'bare-spawn', 'seqP50'),

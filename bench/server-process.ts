@@ -11,7 +11,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(here, '..', '..');
 
 /** Which server a measurement drives. */
-export type SystemName = 'runtime' | 'runtime-durable' | 'thin' | 'thin-durable';
+export type SystemName =
+  'runtime' | 'runtime-durable' | 'runtime-nocgroup' | 'thin' | 'thin-durable';
 
 /** A server under test, started as a child process on a fresh data dir. */
 export interface ServerUnderTest {
@@ -89,6 +90,7 @@ export async function startServer(
         '--max-queued-tasks',
         '100000',
         ...(isDurable ? ['--durable'] : []),
+        ...(name === 'runtime-nocgroup' ? ['--disable-cgroup'] : []),
         ...extraArgs,
       ]
     : [
