@@ -70,7 +70,8 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     (taskId) => events.emit('task:event', taskId),
   );
   const capabilities = probeCapabilities(config, env);
-  const { sandbox, cgroups } = createIsolation(config, capabilities);
+  const isolation = createIsolation(config, capabilities);
+  const { sandbox, cgroups } = isolation;
   const failpoints = new Failpoints(env.EXECGO_RUNTIME_FAILPOINTS);
   const ledger = new ResourceLedger(capabilities.capacity, config.tenantQuotas);
   const finisher = new TaskFinisher({
@@ -168,6 +169,11 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     metrics,
     async start() {
       const recovery = recoverTasks({ store, finisher, clock, logger, pathsOf });
+      // Cgroups of tasks that ended while no server was there to remove them.
+      const staleCgroups = isolation.removeStaleCgroups(
+        (taskId) => store.getTask(taskId)?.status === 'running',
+      );
+      if (staleCgroups > 0) logger.info({ removed: staleCgroups }, 'removed stale task cgroups');
       const orphans = removeOrphanTaskDirs(tasksRoot, store, pathsOf);
       if (orphans > 0) logger.info({ removed: orphans }, 'removed task directories without a row');
       for (const record of store.listReserved())

@@ -57,8 +57,16 @@ function buildUsage(
   cgroup: CgroupReport | undefined,
 ): ResourceUsage {
   const usage: ResourceUsage = { duration_ms: durationMs };
-  if (exit?.userCpuUs !== undefined) usage.user_cpu_ms = Math.round(exit.userCpuUs / 1000);
-  if (exit?.systemCpuUs !== undefined) usage.system_cpu_ms = Math.round(exit.systemCpuUs / 1000);
+  // The cgroup saw every process of the task (even ones never reaped by the main child);
+  // rusage of the main child is the fallback.
+  const userCpuMs =
+    cgroup?.userCpuMs ??
+    (exit?.userCpuUs === undefined ? undefined : Math.round(exit.userCpuUs / 1000));
+  const systemCpuMs =
+    cgroup?.systemCpuMs ??
+    (exit?.systemCpuUs === undefined ? undefined : Math.round(exit.systemCpuUs / 1000));
+  if (userCpuMs !== undefined) usage.user_cpu_ms = userCpuMs;
+  if (systemCpuMs !== undefined) usage.system_cpu_ms = systemCpuMs;
   if (exit?.maxRssKb !== undefined) usage.max_rss_bytes = exit.maxRssKb * 1024;
   if (cgroup?.memoryPeakBytes !== undefined) usage.memory_peak_bytes = cgroup.memoryPeakBytes;
   return usage;
