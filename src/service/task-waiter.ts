@@ -1,5 +1,4 @@
 import type { RuntimeEvents } from '../core/runtime-events.js';
-import type { TaskStatus } from '../core/task-status.js';
 
 /** setTimeout fires after 1 ms for delays above 2^31-1; clamp instead. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -23,7 +22,7 @@ export function waitForTaskChange(
       signal?.removeEventListener('abort', finish);
       resolve();
     };
-    const onChange = (changedId: string, _status: TaskStatus): void => {
+    const onChange = (changedId: string): void => {
       if (changedId === taskId && isDone()) finish();
     };
     const timer = setTimeout(finish, Math.min(timeoutMs, MAX_TIMER_MS));
