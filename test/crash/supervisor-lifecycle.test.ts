@@ -82,7 +82,10 @@ describe('supervisors', () => {
   test('a supervisor lives in its own session, outside the server kill scope', async () => {
     const server = await start(makeDataDir());
     await server.api.submit(countedTask('t1', MARK, 'echo ready; exec sleep 30'));
-    const status = await server.api.waitFor('t1', (s) => s.stdout.includes('ready'));
+    const status = await server.api.waitFor(
+      't1',
+      (s) => s.stdout.includes('ready') && s.pid !== undefined,
+    );
     const shimPid = status.shim_pid ?? 0;
     const shimStat = readStatFields(shimPid);
     const serverStat = readStatFields(server.child.pid ?? 0);
@@ -101,7 +104,11 @@ describe('supervisors', () => {
   test('a supervisor killed while the server is up: noticed, task failed, group killed', async () => {
     const server = await start(makeDataDir());
     await server.api.submit(countedTask('t1', MARK, 'sleep 30 & echo ready; wait'));
-    const running = await server.api.waitFor('t1', (s) => s.stdout.includes('ready'));
+    // The output can show up before the start record is processed: wait for both.
+    const running = await server.api.waitFor(
+      't1',
+      (s) => s.stdout.includes('ready') && s.pgid !== undefined,
+    );
     assert.ok(running.shim_pid !== undefined && running.pgid !== undefined);
     process.kill(running.shim_pid, 'SIGKILL');
     const status = await server.api.waitTerminal('t1', 10_000);
@@ -131,7 +138,10 @@ describe('supervisors', () => {
     const dataDir = makeDataDir();
     const first = await start(dataDir);
     await first.api.submit(countedTask('t1', MARK, 'echo ready; exec sleep 60'));
-    const running = await first.api.waitFor('t1', (s) => s.stdout.includes('ready'));
+    const running = await first.api.waitFor(
+      't1',
+      (s) => s.stdout.includes('ready') && s.pid !== undefined,
+    );
     const shimPid = running.shim_pid ?? 0;
     await crashServer(first);
     // While no server runs, the supervisor dies and an impostor takes its pid.
@@ -169,7 +179,10 @@ describe('supervisors', () => {
     await first.api.submit(
       countedTask('t1', MARK, 'echo a; while [ ! -f go ]; do sleep 0.05; done; echo b; exit 4'),
     );
-    const running = await first.api.waitFor('t1', (s) => s.stdout.includes('a'));
+    const running = await first.api.waitFor(
+      't1',
+      (s) => s.stdout.includes('a') && s.pid !== undefined,
+    );
     first.child.kill('SIGTERM');
     const exit = await first.exited;
     assert.equal(exit.code, 0, 'serve exits cleanly on SIGTERM');
