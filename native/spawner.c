@@ -107,12 +107,13 @@ static int spawn_shim(const char *spec, const char *log, int gate_read, pid_t *p
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    sigset_t cancel, all;
+    sigset_t cancel, ignored;
     sigemptyset(&cancel);
     sigaddset(&cancel, SIGTERM);
     sigaddset(&cancel, SIGINT);
     sigaddset(&cancel, SIGUSR1);
-    sigfillset(&all);
+    sigemptyset(&ignored); /* the only disposition we changed (one syscall, not 64) */
+    sigaddset(&ignored, SIGPIPE);
     int rc = posix_spawn_file_actions_init(&fa);
     if (rc != 0)
         return rc;
@@ -128,7 +129,7 @@ static int spawn_shim(const char *spec, const char *log, int gate_read, pid_t *p
         (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) ==
             0 &&
         (rc = posix_spawnattr_setsigmask(&attr, &cancel)) == 0 &&
-        (rc = posix_spawnattr_setsigdefault(&attr, &all)) == 0) {
+        (rc = posix_spawnattr_setsigdefault(&attr, &ignored)) == 0) {
         char *argv[] = {(char *)shim_path, (char *)spec, NULL};
         char *envp[] = {NULL};
         rc = posix_spawn(pid, shim_path, &fa, &attr, argv, envp);
