@@ -40,6 +40,15 @@ function isInside(file: string, dir: string): boolean {
 }
 
 /**
+ * Where the shim binary appears inside the sandbox: on the data dir's private tmpfs, so it is
+ * visible wherever the runtime is installed (an install under /tmp would otherwise be hidden
+ * by the sandbox's own /tmp).
+ */
+export function insideShimPath(dataDir: string): string {
+  return path.join(dataDir, '.execgo-shim');
+}
+
+/**
  * Directories strictly between `root` and each target, shallowest first. bwrap creates
  * missing parents of a mount point with mode 0700, which the unprivileged program could not
  * traverse; creating them first with `--perms 0755 --dir` keeps the path walkable.
@@ -89,7 +98,7 @@ function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): strin
     ...(init === undefined
       ? []
       : [
-          [init.shimPath, init.shimPath, '--ro-bind'],
+          [init.shimPath, insideShimPath(dataDir), '--ro-bind'],
           [init.statusFile, init.statusFile, '--bind'],
         ]),
   ] as const;
@@ -141,7 +150,8 @@ function buildNamespaces(input: BwrapInput): string[] {
  */
 function buildIdentityDrop(input: BwrapInput): string[] {
   const { tool, insideTools, program, init } = input;
-  const reporter = init === undefined ? [] : [init.shimPath, '--sandbox-init', init.statusFile];
+  const reporter =
+    init === undefined ? [] : [insideShimPath(input.dataDir), '--sandbox-init', init.statusFile];
   return [
     insideTools.setpriv,
     `--reuid=${tool.uid}`,

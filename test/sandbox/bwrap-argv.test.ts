@@ -182,9 +182,9 @@ await test('buildBwrapInvocation with the sandbox init', async (t) => {
 
   await t.test('runs the init between the identity drop and env -i', () => {
     const command = commandOf(buildBwrapInvocation(input({ init })).argv);
-    const at = command.indexOf('/opt/execgo/execgo-shim');
+    const at = command.indexOf('/data/.execgo-shim');
     assert.deepEqual(command.slice(at, at + 4), [
-      '/opt/execgo/execgo-shim',
+      '/data/.execgo-shim',
       '--sandbox-init',
       '/data/tasks/t1/sandbox-status',
       '/usr/bin/env',
@@ -192,9 +192,11 @@ await test('buildBwrapInvocation with the sandbox init', async (t) => {
     assert.ok(at > command.indexOf('/usr/bin/setpriv'));
   });
 
-  await t.test('mounts the shim read-only and the status file writable', () => {
+  await t.test('mounts the shim read-only on the data dir tmpfs, the status file writable', () => {
     const options = bwrapOptions(buildBwrapInvocation(input({ init })).argv);
-    assert.ok(hasPair(options, '--ro-bind', init.shimPath, init.shimPath));
+    // Wherever the runtime is installed (even under /tmp, which the sandbox replaces).
+    assert.ok(hasPair(options, '--ro-bind', init.shimPath, '/data/.execgo-shim'));
+    assert.ok(options.indexOf('/data/.execgo-shim') > options.lastIndexOf('--tmpfs'));
     assert.ok(hasPair(options, '--bind', init.statusFile, init.statusFile));
   });
 

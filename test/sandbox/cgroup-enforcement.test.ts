@@ -7,7 +7,6 @@ import type { CgroupPlacement } from '../../src/capabilities/host-capabilities.j
 import { listTaskParents, nameTaskCgroup } from '../../src/sandbox/hierarchy-task-cgroups.js';
 import { removeStaleTaskCgroups } from '../../src/sandbox/remove-stale-cgroups.js';
 import {
-  command,
   eventually,
   FIXTURES,
   isProcessAlive,
@@ -105,7 +104,14 @@ describe('cgroup enforcement on this host', () => {
       )
         return;
       const id = await rt.api.submit(
-        command(path.join(FIXTURES, 'spawn-grandchild.sh'), [], { sandbox: { profile } }),
+        // Sent as script text: the sandbox hides the checkout (it may live under /tmp).
+        {
+          execution: {
+            kind: 'script',
+            script: fs.readFileSync(path.join(FIXTURES, 'spawn-grandchild.sh'), 'utf8'),
+          },
+          sandbox: { profile },
+        },
       );
       const running = await rt.api.waitFor(id, (s) => s.stdout.includes('ready'));
       const grandchild = Number(/grandchild (\d+)/.exec(running.stdout)?.[1]);
