@@ -215,8 +215,13 @@ export class TaskStore {
         at,
       });
       if (result.changes === 0) return false;
-      this.appendEvents(taskId, at, [
-        { type: 'started', data: { pid: started.pid, pgid: started.pgid } },
+      // Stamped with the program's real start (from the shim), not with when the server
+      // noticed it: starts can be picked up by the sweep, or only at exit.
+      this.appendEvents(taskId, started.startedAt, [
+        {
+          type: 'started',
+          data: { pid: started.pid, pgid: started.pgid, recorded_at: new Date(at).toISOString() },
+        },
       ]);
       return true;
     })();

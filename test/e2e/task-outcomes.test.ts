@@ -146,6 +146,9 @@ describe('task outcomes (real shim, real processes)', () => {
       events.map((e) => e.seq),
       [...events.map((e) => e.seq)].sort((a, b) => a - b),
     );
+    const started = events.find((event) => event.event_type === 'started') as
+      { timestamp?: string } | undefined;
+    assert.equal(started?.timestamp, status.started_at, 'started is stamped with the real start');
   });
 
   it('a wall time above 2^31-1 ms does not fire early (timers are not truncated)', async () => {
