@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -127,6 +128,8 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
   });
   const metrics = createRuntimeMetrics({ events, ledger, store });
   const shutdown = new AbortController();
+  // Every long-poll waiter and stream listens for shutdown; many at once is normal here.
+  setMaxListeners(0, shutdown.signal);
   const app = buildApp({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
