@@ -193,9 +193,10 @@ describe('linux_sandbox isolation on this host', () => {
     const token = `marker${process.pid}x${Date.now()}`;
     const sleeper = await rt.api.submit(sandboxed(`echo ready; exec sh -c 'sleep 600' ${token}`));
     await rt.api.waitFor(sleeper, (s) => s.stdout.includes('ready'));
-    // Built from two halves so the probe's own command line never contains the token.
+    // Built from two halves and matched with the shell's own `case`, so no process of the
+    // probe (not even a grep) ever carries the whole token in its command line.
     const half = Math.floor(token.length / 2);
-    const probe = `a=${token.slice(0, half)}; b=${token.slice(half)}; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -q "$a$b" && exit ${BREACH}; exit 0`;
+    const probe = `a=${token.slice(0, half)}; b=${token.slice(half)}; all=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '); case "$all" in *"$a$b"*) exit ${BREACH};; esac; exit 0`;
     try {
       await assertNoBreach(probe);
       const control = await rt.api.run(shell(probe));
