@@ -30,6 +30,12 @@ export interface LinuxSandboxTool {
   path: string;
   setprivPath: string;
   envPath: string;
+  /**
+   * util-linux unshare, present only when the probe proved that the sandbox uid may create a
+   * user namespace owning a UTS namespace: uts tasks then run as root of their own user
+   * namespace and may change their hostname. Absent, their hostname stays fixed.
+   */
+  unsharePath?: string;
   uid: number;
   gid: number;
 }

@@ -88,6 +88,8 @@ export function probeCapabilities(config: RuntimeConfig, env: NodeJS.ProcessEnv)
             setpriv: tools.setpriv ?? null,
             env: tools.env ?? null,
             truePath: tools.true ?? null,
+            unshare: tools.unshare ?? null,
+            hostname: findTool('hostname'),
           },
           process.getuid?.() === 0,
           warnings,

@@ -21,6 +21,10 @@ export interface SandboxTools {
   setpriv: string | null;
   env: string | null;
   truePath: string | null;
+  /** util-linux unshare, for the task's own user+uts namespace (optional). */
+  unshare?: string | null;
+  /** hostname(1), to prove the nested namespace really may change its hostname (optional). */
+  hostname?: string | null;
 }
 
 /** What the sandbox probe found. */
@@ -28,6 +32,9 @@ export interface SandboxProbe {
   tool: LinuxSandboxTool | null;
   namespaces: NamespaceSelection;
 }
+
+/** The nested user+uts namespace a uts task runs in (see buildNestedUts in bwrap-argv). */
+const NESTED_UTS = ['--user', '--map-root-user', '--uts', '--'];
 
 const NONE: NamespaceSelection = { mount: false, pid: false, uts: false, ipc: false, net: false };
 
@@ -42,6 +49,43 @@ function runQuietly(argv: readonly string[]): { ok: boolean; stderr: string } {
   });
   const stderr = (result.stderr ?? '').trim() || (result.error?.message ?? '');
   return { ok: result.status === 0, stderr };
+}
+
+/**
+ * Whether the sandbox uid, inside a uts sandbox, may create its own user namespace owning a
+ * UTS namespace and set the hostname there (fails where unprivileged user namespaces are
+ * disabled: user.max_user_namespaces=0, kernel.unprivileged_userns_clone=0, an LSM policy).
+ * Returns the unshare path to use, or undefined with a warning: uts tasks then keep a fixed
+ * hostname.
+ */
+function probeNestedUts(
+  tools: SandboxTools,
+  bwrapPrefix: readonly string[],
+  drop: readonly string[],
+  warnings: string[],
+): string | undefined {
+  const { unshare, hostname, env, truePath } = tools;
+  const why = 'uts tasks keep the fixed hostname and cannot change it';
+  if (unshare === undefined || unshare === null) {
+    warnings.push(`unshare not found: ${why}`);
+    return undefined;
+  }
+  const program =
+    hostname === undefined || hostname === null ? [truePath ?? 'true'] : [hostname, 'execgo-probe'];
+  const run = runQuietly([
+    ...bwrapPrefix,
+    ...drop,
+    unshare,
+    ...NESTED_UTS,
+    env ?? 'env',
+    '-i',
+    ...program,
+  ]);
+  if (run.ok) return unshare;
+  warnings.push(
+    `unprivileged user namespaces unavailable to the sandbox uid (${run.stderr}): ${why}`,
+  );
+  return undefined;
 }
 
 /**
@@ -80,7 +124,7 @@ export function probeLinuxSandbox(
     '--dev',
     '/dev',
   ];
-  const suffix = [
+  const drop = [
     '--',
     setpriv,
     `--reuid=${SANDBOX_UID}`,
@@ -89,10 +133,8 @@ export function probeLinuxSandbox(
     '--inh-caps=-all',
     '--bounding-set=-all',
     '--',
-    env,
-    '-i',
-    truePath,
   ];
+  const suffix = [...drop, env, '-i', truePath];
   const base = runQuietly([...prefix, ...suffix]);
   if (!base.ok) {
     warnings.push(`linux_sandbox unavailable: bwrap could not start a sandbox (${base.stderr})`);
@@ -108,12 +150,16 @@ export function probeLinuxSandbox(
     namespaces[kind] = probe.ok;
     if (!probe.ok) warnings.push(`${kind} namespace unavailable in the sandbox (${probe.stderr})`);
   }
+  const unsharePath = namespaces.uts
+    ? probeNestedUts(tools, [...prefix, '--proc', '/proc', '--unshare-uts'], drop, warnings)
+    : undefined;
   return {
     tool: {
       tool: 'bwrap',
       path: bwrap,
       setprivPath: setpriv,
       envPath: env,
+      ...(unsharePath === undefined ? {} : { unsharePath }),
       uid: SANDBOX_UID,
       gid: SANDBOX_GID,
     },

@@ -26,8 +26,12 @@ export interface BwrapInput {
   dataDir: string;
   /** Whether the task has cgroups (then SIGTERM goes to the cgroup, bwrap does not forward). */
   hasCgroups: boolean;
-  /** Paths of setpriv and env as seen inside the sandbox (inside a chroot: the rootfs's). */
-  insideTools: { setpriv: string; env: string };
+  /**
+   * Paths of setpriv and env as seen inside the sandbox (inside a chroot: the rootfs's), and
+   * of util-linux unshare when the task may own a nested user namespace (see
+   * {@link buildNestedUts}); absent, a uts task keeps the sandbox's fixed hostname.
+   */
+  insideTools: { setpriv: string; env: string; unshare?: string };
   /**
    * The shim binary and the status file for `--sandbox-init`, which reports the program's
    * real wait status (bwrap only says 128+N). Both are mounted at their host paths.
@@ -143,6 +147,21 @@ function buildNamespaces(input: BwrapInput): string[] {
 }
 
 /**
+ * With a uts namespace the task gets a nested user namespace of its own (root inside, mapped
+ * to the sandbox uid outside) owning a nested UTS namespace, so it may `sethostname` there.
+ * Created after the uid drop, that user namespace is owned by the sandbox uid and holds
+ * nothing the runtime made: the mount, pid, ipc, net and cgroup namespaces, host files and
+ * processes all stay owned by the host's user namespace, where the task has no capability.
+ * `unshare` without `--fork` execs in place (no extra process) and runs with the clean
+ * wrapper environment; only the program sees the task's env.
+ */
+function buildNestedUts(input: BwrapInput): string[] {
+  const { unshare } = input.insideTools;
+  if (!input.sandbox.namespaces.uts || unshare === undefined) return [];
+  return [unshare, '--user', '--map-root-user', '--uts', '--'];
+}
+
+/**
  * `setpriv` drops to the sandbox uid/gid, clears supplementary groups, the inheritable and
  * bounding sets (the uid change itself clears permitted/effective/ambient); then `env -i`,
  * already unprivileged, sets exactly the task's environment for the final exec. So neither
@@ -161,6 +180,7 @@ function buildIdentityDrop(input: BwrapInput): string[] {
     '--bounding-set=-all',
     '--',
     ...reporter,
+    ...buildNestedUts(input),
     insideTools.env,
     '-i',
     '--',
@@ -171,8 +191,9 @@ function buildIdentityDrop(input: BwrapInput): string[] {
 /**
  * Builds the command the shim runs for a linux_sandbox task. Pure. The shape is
  * `bwrap (namespaces, mounts; root with only setuid caps) -- setpriv (drop to the sandbox
- * uid, no caps) -- env -i (task env) -- program`. Nothing the program runs as maps to host
- * root, holds a capability, or can undo a mount (they belong to the host's user namespace).
+ * uid, no caps) -- [unshare (own user+uts namespace, uts only)] -- env -i (task env) --
+ * program`. Nothing the program runs as maps to host root, holds a capability over anything
+ * the host owns, or can undo a mount (they belong to the host's user namespace).
  */
 export function buildBwrapInvocation(input: BwrapInput): WrappedInvocation {
   const { program, tool, taskDir, sandbox } = input;

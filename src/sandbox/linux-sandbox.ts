@@ -56,8 +56,14 @@ function checkRootfs(rootfs: string): void {
 
 const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 
-/** Inside a chroot the identity drop runs the rootfs's own setpriv and env. */
-function findRootfsTools(rootfs: string): { setpriv: string; env: string } {
+/**
+ * Inside a chroot the identity drop runs the rootfs's own setpriv and env, and its unshare
+ * (when it has one and the host allows nested user namespaces at all).
+ */
+function findRootfsTools(
+  rootfs: string,
+  tool: LinuxSandboxTool,
+): { setpriv: string; env: string; unshare?: string } {
   const find = (name: string) =>
     TOOL_DIRS.map((dir) => path.posix.join(dir, name)).find((file) =>
       isExecutable(path.join(rootfs, file)),
@@ -71,7 +77,8 @@ function findRootfsTools(rootfs: string): { setpriv: string; env: string } {
         rootfs,
       },
     );
-  return { setpriv, env };
+  const unshare = tool.unsharePath === undefined ? undefined : find('unshare');
+  return { setpriv, env, ...(unshare === undefined ? {} : { unshare }) };
 }
 
 function isExecutable(file: string): boolean {
@@ -115,8 +122,12 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
       checkProgram(program, rootfs ?? '/');
       const insideTools =
         rootfs === undefined
-          ? { setpriv: tool.setprivPath, env: tool.envPath }
-          : findRootfsTools(rootfs);
+          ? {
+              setpriv: tool.setprivPath,
+              env: tool.envPath,
+              ...(tool.unsharePath === undefined ? {} : { unshare: tool.unsharePath }),
+            }
+          : findRootfsTools(rootfs, tool);
       handOver(tool, paths, program);
       // The shim binary links against the host's libc; inside a foreign rootfs it may not
       // run, so a chroot goes without the init (exit_signal then reads as exit 128+N).

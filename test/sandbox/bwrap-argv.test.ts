@@ -96,6 +96,50 @@ await test('buildBwrapInvocation', async (t) => {
     assert.ok(!options.some((arg) => arg.includes('LD_PRELOAD')));
   });
 
+  await t.test(
+    'uts with unshare: a nested user+uts namespace after the uid drop, before env -i',
+    () => {
+      const tools = {
+        setpriv: '/usr/bin/setpriv',
+        env: '/usr/bin/env',
+        unshare: '/usr/bin/unshare',
+      };
+      const wrapped = buildBwrapInvocation(input({ insideTools: tools }));
+      const command = commandOf(wrapped.argv);
+      assert.equal(command[0], '/usr/bin/setpriv');
+      assert.deepEqual(command.slice(7, 15), [
+        '/usr/bin/unshare',
+        '--user',
+        '--map-root-user',
+        '--uts',
+        '--',
+        '/usr/bin/env',
+        '-i',
+        '--',
+      ]);
+      assert.ok(!command.includes('--fork'), 'unshare execs in place, no extra process');
+      // The task env is applied by env -i only, after setpriv and unshare.
+      const preload = command.indexOf('LD_PRELOAD=/evil.so');
+      assert.ok(preload > command.indexOf('/usr/bin/env'));
+      assert.ok(!bwrapOptions(wrapped.argv).some((arg) => arg.includes('LD_PRELOAD')));
+      // bwrap still creates the sandbox's own uts namespace with the fixed hostname.
+      assert.ok(hasPair(bwrapOptions(wrapped.argv), '--hostname', 'execgo-sandbox'));
+    },
+  );
+
+  await t.test('without uts, or without a probed unshare, no nested user namespace', () => {
+    const tools = { setpriv: '/usr/bin/setpriv', env: '/usr/bin/env', unshare: '/usr/bin/unshare' };
+    const noUts = input({
+      insideTools: tools,
+      sandbox: { ...SANDBOX, namespaces: { ...SANDBOX.namespaces, uts: false } },
+    });
+    const command = commandOf(buildBwrapInvocation(noUts).argv);
+    assert.ok(!command.includes('/usr/bin/unshare'));
+    assert.deepEqual(command.slice(7, 9), ['/usr/bin/env', '-i']);
+    const noTool = commandOf(buildBwrapInvocation(input()).argv);
+    assert.ok(!noTool.some((arg) => arg.endsWith('unshare')));
+  });
+
   await t.test('unshares exactly the requested namespaces', () => {
     const options = bwrapOptions(buildBwrapInvocation(input()).argv);
     for (const flag of ['--unshare-pid', '--unshare-uts', '--unshare-ipc'])
@@ -190,6 +234,25 @@ await test('buildBwrapInvocation with the sandbox init', async (t) => {
       '/usr/bin/env',
     ]);
     assert.ok(at > command.indexOf('/usr/bin/setpriv'));
+  });
+
+  await t.test('with uts the init runs the nested unshare, which runs env -i', () => {
+    const insideTools = {
+      setpriv: '/usr/bin/setpriv',
+      env: '/usr/bin/env',
+      unshare: '/usr/bin/unshare',
+    };
+    const command = commandOf(buildBwrapInvocation(input({ init, insideTools })).argv);
+    const at = command.indexOf('/data/.execgo-shim');
+    assert.ok(at > command.indexOf('/usr/bin/setpriv'));
+    assert.deepEqual(command.slice(at + 3, at + 9), [
+      '/usr/bin/unshare',
+      '--user',
+      '--map-root-user',
+      '--uts',
+      '--',
+      '/usr/bin/env',
+    ]);
   });
 
   await t.test('mounts the shim read-only on the data dir tmpfs, the status file writable', () => {

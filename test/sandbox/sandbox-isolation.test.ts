@@ -8,12 +8,27 @@ import { after, before, describe, it } from 'node:test';
 import type { CapabilityManifest } from '../../src/contract/runtime.js';
 import { shell, startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
 import {
+  ALL_NAMESPACES,
   BREACH,
   describeStatus,
   fetchManifest,
   sandboxed,
   skipUnavailable,
 } from './sandbox-test-support.js';
+
+/** The host pid of the process whose argv is exactly `argv`, if any. */
+function findProcess(argv: readonly string[]): number | undefined {
+  const wanted = `${argv.join('\0')}\0`;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8') === wanted) return Number(entry);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return undefined;
+}
 
 /**
  * Isolation of linux_sandbox, checked from inside real tasks. Escape attempts follow the
@@ -32,6 +47,15 @@ describe('linux_sandbox isolation on this host', () => {
     await rt.stop();
   });
 
+  /** Whether uts tasks get their own user namespace (the probe warns when they cannot). */
+  function hasNestedUts(): boolean {
+    return (
+      hasSandbox &&
+      manifest.sandbox.namespaces.uts &&
+      !manifest.warnings.some((warning) => warning.includes('cannot change it'))
+    );
+  }
+
   /** Runs a sandboxed escape attempt and asserts it was refused. */
   async function assertNoBreach(script: string, namespaces?: Record<string, boolean>) {
     const status = await rt.api.run(
@@ -42,16 +66,52 @@ describe('linux_sandbox isolation on this host', () => {
     return status;
   }
 
-  it('runs as an unprivileged uid with no capabilities and no_new_privs', async (t) => {
+  it('without uts: runs as the unprivileged uid with no capabilities and no_new_privs', async (t) => {
     if (skipUnavailable(t, manifest, 'linux_sandbox', hasSandbox)) return;
     const status = await assertNoBreach(
       'id -u; grep -E "^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs):" /proc/self/status',
+      { ...ALL_NAMESPACES, uts: false },
     );
     const lines = status.stdout.trim().split('\n');
     assert.equal(lines[0], '65534');
     for (const cap of ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb'])
       assert.ok(status.stdout.includes(`${cap}:\t0000000000000000`), status.stdout);
     assert.ok(status.stdout.includes('NoNewPrivs:\t1'), status.stdout);
+  });
+
+  it('with uts: root only of its own user namespace, the sandbox uid from the host, no_new_privs', async (t) => {
+    if (skipUnavailable(t, manifest, 'nested user namespace', hasNestedUts())) return;
+    const token = `uidprobe${process.pid}x${Date.now()}`;
+    const task = await rt.api.submit(
+      sandboxed(
+        'id -u; cat /proc/self/uid_map; grep NoNewPrivs /proc/self/status; ' +
+          `echo ready; exec sh -c 'sleep 600' ${token}`,
+      ),
+    );
+    try {
+      const inside = await rt.api.waitFor(task, (s) => s.stdout.includes('ready'));
+      const [uid = '', map = '', nnp = ''] = inside.stdout.trim().split('\n');
+      assert.equal(uid, '0', 'uid 0 of its own user namespace');
+      assert.deepEqual(map.trim().split(/\s+/), ['0', '65534', '1'], 'mapped to the sandbox uid');
+      assert.equal(nnp, 'NoNewPrivs:\t1');
+      // The same process seen from the host: the sandbox uid, no groups, no_new_privs, and
+      // a user namespace other than the host's (its capabilities exist only there).
+      const pid = findProcess(['sh', '-c', 'sleep 600', token]);
+      assert.ok(pid !== undefined, 'the task process is visible from the host');
+      const host = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      assert.match(host, /^Uid:\t65534\t65534\t65534\t65534$/m);
+      assert.match(host, /^Gid:\t65534\t65534\t65534\t65534$/m);
+      assert.match(host, /^Groups:\t\s*$/m);
+      assert.match(host, /^NoNewPrivs:\t1$/m);
+      assert.notEqual(
+        fs.readlinkSync(`/proc/${pid}/ns/user`),
+        fs.readlinkSync('/proc/self/ns/user'),
+      );
+      assert.notEqual(fs.readlinkSync(`/proc/${pid}/ns/uts`), fs.readlinkSync('/proc/self/ns/uts'));
+    } finally {
+      await rt.api.request('POST', `/api/v1/tasks/${task}/kill`);
+      await rt.api.waitTerminal(task);
+    }
   });
 
   it('pid namespace: the task is a low pid with its own /proc', async (t) => {
@@ -64,12 +124,27 @@ describe('linux_sandbox isolation on this host', () => {
     assert.ok(Number(count) < 10, `processes visible: ${count}`);
   });
 
-  it('uts namespace: own hostname, and the host hostname is untouched', async (t) => {
+  it('uts namespace: the task changes its own hostname, the host hostname is untouched', async (t) => {
+    if (skipUnavailable(t, manifest, 'nested user namespace', hasNestedUts())) return;
+    const before = os.hostname();
+    const status = await assertNoBreach('hostname; hostname changed-inside && hostname');
+    assert.deepEqual(status.stdout.trim().split('\n'), ['execgo-sandbox', 'changed-inside']);
+    assert.notEqual(before, 'execgo-sandbox');
+    assert.notEqual(before, 'changed-inside');
+    assert.equal(os.hostname(), before);
+    const next = await assertNoBreach('hostname');
+    assert.equal(next.stdout.trim(), 'execgo-sandbox', 'the change stays with that task');
+  });
+
+  it('uts namespace without nested user namespaces: fixed hostname, host untouched', async (t) => {
     if (skipUnavailable(t, manifest, 'uts namespace', manifest.sandbox.namespaces.uts)) return;
+    if (hasNestedUts()) {
+      t.skip('nested user namespaces are available here: covered by the test above');
+      return;
+    }
     const before = os.hostname();
     const status = await assertNoBreach('hostname; hostname evil-host 2>/dev/null; exit 0');
     assert.equal(status.stdout.trim(), 'execgo-sandbox');
-    assert.notEqual(before, 'execgo-sandbox');
     assert.equal(os.hostname(), before);
   });
 
@@ -149,6 +224,39 @@ describe('linux_sandbox isolation on this host', () => {
     );
   });
 
+  it('escape: the nested root can neither read /etc/shadow nor mount over or unmount what it did not create', async (t) => {
+    if (skipUnavailable(t, manifest, 'nested user namespace', hasNestedUts())) return;
+    const other = await rt.api.run(shell('echo other'));
+    const db = path.join(rt.dataDir, 'runtime.db');
+    const tasks = path.join(rt.dataDir, 'tasks');
+    // Seen from the data dir: the database or another task means the cover came off.
+    const exposed = `{ cat ${db} >/dev/null 2>&1 || test -e ${path.join(tasks, other.task_id)}; }`;
+    const status = await assertNoBreach(
+      [
+        `[ "$(id -u)" = 0 ] || exit 3`,
+        `cat /etc/shadow >/dev/null 2>&1 && exit ${BREACH}`,
+        `head -c1 /dev/mem >/dev/null 2>&1 && exit ${BREACH}`,
+        `mount -t tmpfs none /etc 2>/dev/null && exit ${BREACH}`,
+        `mount --bind /tmp /usr 2>/dev/null && exit ${BREACH}`,
+        `mount -t tmpfs none ${rt.dataDir} 2>/dev/null && exit ${BREACH}`,
+        `mount -o remount,rw / 2>/dev/null && exit ${BREACH}`,
+        `umount ${rt.dataDir} 2>/dev/null && exit ${BREACH}`,
+        `umount -l ${rt.dataDir} 2>/dev/null && exit ${BREACH}`,
+        `umount /proc 2>/dev/null && exit ${BREACH}`,
+        `touch /etc/execgo-breach 2>/dev/null && exit ${BREACH}`,
+        `chown 0 /etc/hostname 2>/dev/null && exit ${BREACH}`,
+        `${exposed} && exit ${BREACH}`,
+        // A mount namespace of its own copies the sandbox's mounts locked together: the
+        // data dir cover still cannot be taken off, and /etc/shadow stays unreadable.
+        `unshare --mount sh -c 'umount -l ${rt.dataDir} 2>/dev/null; umount ${rt.dataDir} 2>/dev/null; ` +
+          `${exposed} && exit ${BREACH}; cat /etc/shadow >/dev/null 2>&1 && exit ${BREACH}; exit 0'; ` +
+          `[ $? = ${BREACH} ] && exit ${BREACH}`,
+        'echo checked',
+      ].join('\n'),
+    );
+    assert.equal(status.stdout.trim(), 'checked');
+  });
+
   it('escape: the task cannot leave its cgroup', async (t) => {
     if (skipUnavailable(t, manifest, 'cgroups', manifest.resources.cgroup_writable)) return;
     const status = await assertNoBreach(
@@ -178,11 +286,14 @@ describe('linux_sandbox isolation on this host', () => {
         fs.copyFileSync(source, path.join(dir, name));
         fs.chmodSync(path.join(dir, name), 0o4755);
       }
-      await assertNoBreach(
+      const probe =
         `${dir}/cat /etc/shadow >/dev/null 2>&1 && exit ${BREACH}; ` +
-          `${dir}/sh -p -c 'cat /etc/shadow' >/dev/null 2>&1 && exit ${BREACH}; ` +
-          `[ "$(${dir}/sh -p -c 'id -u')" = 0 ] && exit ${BREACH}; exit 0`,
-      );
+        `${dir}/sh -p -c 'cat /etc/shadow' >/dev/null 2>&1 && exit ${BREACH}; ` +
+        `[ "$(${dir}/sh -p -c 'id -u')" != "$(id -u)" ] && exit ${BREACH}; exit 0`;
+      // Without uts the task is plain uid 65534; with it, root of its own user namespace (a
+      // setuid-root file is owned by an unmapped uid there, and no_new_privs holds anyway).
+      await assertNoBreach(probe, { ...ALL_NAMESPACES, uts: false });
+      await assertNoBreach(`[ "$(id -u)" = 0 ] || [ "$(id -u)" = 65534 ] || exit 3; ${probe}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
