@@ -9,6 +9,7 @@ import {
   startTestRuntime,
   type ServerProcess,
   type TestRuntime,
+  stopServerProcesses,
 } from '../support/runtime-harness.js';
 
 interface Submitted {
@@ -95,11 +96,7 @@ describe('idempotent submit', () => {
 describe('idempotent submit across a restart', () => {
   const servers: ServerProcess[] = [];
   after(async () => {
-    for (const server of servers)
-      if (server.child.exitCode === null && server.child.signalCode === null) {
-        server.child.kill('SIGTERM');
-        await server.exited;
-      }
+    await stopServerProcesses(servers);
   });
 
   it('a retry after a server crash returns the original task without a second run', async () => {

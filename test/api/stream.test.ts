@@ -10,6 +10,7 @@ import {
   startTestRuntime,
   type ServerProcess,
   type TestRuntime,
+  stopServerProcesses,
 } from '../support/runtime-harness.js';
 import { ByteCollector, readTaskStream } from './sse-client.js';
 
@@ -144,11 +145,7 @@ describe('task stream (SSE)', () => {
 describe('task stream across a server restart', () => {
   const servers: ServerProcess[] = [];
   after(async () => {
-    for (const server of servers)
-      if (server.child.exitCode === null && server.child.signalCode === null) {
-        server.child.kill('SIGTERM');
-        await server.exited;
-      }
+    await stopServerProcesses(servers);
   });
 
   it('resumes from Last-Event-ID on a new server process with no gap and no duplicate', async () => {

@@ -208,6 +208,15 @@ export async function startServerProcess(
   return { child, api: new ApiClient(`http://127.0.0.1:${port}`), port, dataDir, exited, logLines };
 }
 
+/** SIGTERMs every server process of a test that is still running and waits for each. */
+export async function stopServerProcesses(servers: readonly ServerProcess[]): Promise<void> {
+  for (const server of servers)
+    if (server.child.exitCode === null && server.child.signalCode === null) {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+}
+
 /** Runs the CLI to completion and captures its output. */
 export function runCli(
   args: string[],
