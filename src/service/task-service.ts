@@ -130,6 +130,16 @@ export class TaskService {
     return { task_id: spec.task_id, handle_id: spec.task_id, status: 'accepted' };
   }
 
+  /**
+   * The status as JSON text: a terminal task's stored snapshot is returned byte for byte (the
+   * hot path of every poller); a live one is assembled and serialized.
+   */
+  getStatusJson(taskId: string): string {
+    return (
+      this.deps.store.getTerminalSnapshotJson(taskId) ?? JSON.stringify(this.getStatus(taskId))
+    );
+  }
+
   getStatus(taskId: string): TaskStatusResponse {
     return buildLiveSnapshot(this.requireTask(taskId), this.deps.pathsOf(taskId));
   }

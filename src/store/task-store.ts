@@ -131,6 +131,15 @@ export class TaskStore {
     return row === undefined ? undefined : rowToRecord(row);
   }
 
+  /**
+   * The stored terminal snapshot exactly as written (result.json's content), or undefined
+   * while the task is not terminal. Terminal snapshots never change, so they can be served
+   * as stored without parsing the row.
+   */
+  getTerminalSnapshotJson(taskId: string): string | undefined {
+    return this.statements.getResultJson.get(taskId)?.result_json ?? undefined;
+  }
+
   findByIdempotencyKey(key: string): TaskRecord | undefined {
     const row = this.statements.getByIdempotencyKey.get(key);
     return row === undefined ? undefined : rowToRecord(row);

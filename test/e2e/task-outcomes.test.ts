@@ -36,6 +36,11 @@ describe('task outcomes (real shim, real processes)', () => {
     assert.ok(status.started_at !== undefined && status.finished_at !== undefined);
     const result = JSON.parse(fs.readFileSync(status.artifacts.result_path, 'utf8')) as unknown;
     assert.deepEqual(result, status);
+    // GET serves the stored terminal snapshot as JSON: the same content as result.json.
+    const viaGet = await rt.api.request('GET', `/api/v1/tasks/${status.task_id}`);
+    assert.equal(viaGet.status, 200);
+    assert.match(viaGet.headers.get('content-type') ?? '', /^application\/json/);
+    assert.deepEqual(viaGet.body, result);
     for (const file of ['request.json', 'stdout.log', 'stderr.log', 'result.json'])
       assert.ok(fs.existsSync(path.join(status.artifacts.task_dir, file)), file);
     assert.ok(fs.statSync(path.join(status.artifacts.task_dir, 'workspace')).isDirectory());

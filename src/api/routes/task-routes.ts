@@ -72,7 +72,12 @@ export function registerTaskRoutes(
         response: { 200: TaskStatusResponseSchema, ...errors },
       },
     },
-    (request) => service.getStatus((request.params as { id: string }).id),
+    // Sent as JSON text (a string payload bypasses the serializer): terminal snapshots are
+    // served exactly as stored (the same content as result.json).
+    (request, reply) =>
+      reply
+        .type('application/json; charset=utf-8')
+        .send(service.getStatusJson((request.params as { id: string }).id)),
   );
 
   app.post(
