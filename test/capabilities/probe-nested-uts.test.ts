@@ -18,9 +18,11 @@ await test('probeLinuxSandbox: nested uts namespace', async (t) => {
     hostname: findTool('hostname'),
   };
   const isRoot = process.getuid?.() === 0;
-  const baseline = probeLinuxSandbox(tools, isRoot, []);
+  // The same probe the manifest is built from: its warnings are the skip reason.
+  const baselineWarnings: string[] = [];
+  const baseline = probeLinuxSandbox(tools, isRoot, baselineWarnings);
   if (baseline.tool === null || !baseline.namespaces.uts) {
-    t.skip('needs root, bubblewrap and a uts namespace on this host');
+    t.skip(`linux_sandbox with a uts namespace unavailable: ${baselineWarnings.join('; ')}`);
     return;
   }
 
@@ -43,16 +45,16 @@ await test('probeLinuxSandbox: nested uts namespace', async (t) => {
   });
 
   await t.test('a working unshare is reported only after a real run succeeded', (t2) => {
-    if (tools.unshare === null || tools.unshare === undefined) {
-      t2.skip('unshare not installed');
-      return;
-    }
     const warnings: string[] = [];
     const probe = probeLinuxSandbox(tools, isRoot, warnings);
-    if (probe.tool?.unsharePath === undefined) {
+    if (
+      tools.unshare === null ||
+      tools.unshare === undefined ||
+      probe.tool?.unsharePath === undefined
+    ) {
       t2.skip(`nested user namespaces unavailable here: ${warnings.join('; ')}`);
       return;
     }
-    assert.equal(probe.tool.unsharePath, tools.unshare);
+    assert.equal(probe.tool?.unsharePath, tools.unshare);
   });
 });
