@@ -5,9 +5,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=test-lib.sh
+source "$here/test-lib.sh"
 SHIM=$(realpath "${1:-$here/../build/execgo-shim-asan}")
-export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
 [[ -x $SHIM ]] || { echo "no shim binary at $SHIM" >&2; exit 1; }
 
 T=$(mktemp -d)
@@ -27,12 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0 failed=0 n=0 m=0
+m=0 # per-test task counter (newtask)
 
 # ---- helpers (tests run in a `set -e` subshell: any failing command fails the test) --------
-
-fail() { echo "#   $*" >&2; exit 1; }
-expect() { [[ $2 == "$3" ]] || fail "$1: got '$2', want '$3'"; }
 
 stray() { echo "$1" >>"$T/strays"; }
 
@@ -81,15 +78,6 @@ finish_shim() {
     expect "shim exit status ($(cat "$D/shim.log"))" "$rc" "${1:-0}"
 }
 
-wait_for() { # wait_for what command...: polls for up to 10 s
-    local what=$1 i
-    shift
-    for i in $(seq 500); do
-        "$@" && return 0
-        sleep 0.02
-    done
-    fail "timed out waiting for $what"
-}
 
 field() { sed -n "s/^$1=//p" "${2:-$D/exit}"; }
 has_field() { grep -q "^$1=" "${2:-$D/exit}"; }
@@ -109,26 +97,6 @@ started() {
         fail "no rusage"
 }
 
-not_alive() { ! alive "$1"; }
-alive() { [[ -e /proc/$1 ]] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
-
-run_test() { # run_test name [function args...] (default function: test_<name>)
-    local name=$1 rc=0
-    shift
-    (($# > 0)) || set -- "test_$name"
-    n=$((n + 1))
-    set +e
-    (set -e; "$@")
-    rc=$?
-    set -e
-    if ((rc == 0)); then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "not ok - $name"
-        failed=$((failed + 1))
-    fi
-}
 
 # ---- scenarios ------------------------------------------------------------------------------
 
@@ -584,5 +552,4 @@ for t in exit_0 exit_3 killed_by_signal missing_program not_executable bad_cwd s
 done
 cgroup_tests
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish_tests

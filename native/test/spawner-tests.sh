@@ -4,10 +4,11 @@
 # and a final "N passed, M failed"; exits non-zero if anything failed.
 set -euo pipefail
 
+# shellcheck source=test-lib.sh
+source "$(cd "$(dirname "$0")" && pwd)/test-lib.sh"
+TEST_PREFIX='spawner '
 SPAWNER=$(realpath "$1")
 SHIM=$(realpath "$2")
-export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
 T=$(mktemp -d)
 touch "$T/strays"
 cleanup() {
@@ -16,20 +17,6 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-passed=0 failed=0 n=0
-
-fail() { echo "#   $*" >&2; exit 1; }
-expect() { [[ $2 == "$3" ]] || fail "$1: got '$2', want '$3'"; }
-alive() { kill -0 "$1" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-wait_for() { # wait_for what command...: polls for up to 10 s
-    local what=$1 i
-    shift
-    for i in $(seq 500); do
-        "$@" && return 0
-        sleep 0.02
-    done
-    fail "timed out waiting for $what"
-}
 
 # spec name exe args...: writes $T/name/spec for a task running exe with args.
 spec() {
@@ -58,22 +45,6 @@ stop_spawner() {
     if grep -qE 'Sanitizer|runtime error' "$T/spawner.log.$n"; then fail "sanitizer report"; fi
 }
 field() { sed -n "s/^$2=//p" "$T/$1/exit"; }
-
-run_test() {
-    local name=$1 rc
-    n=$((n + 1))
-    set +e
-    (set -e; "test_$name")
-    rc=$?
-    set -e
-    if ((rc == 0)); then
-        echo "ok - spawner $name"
-        passed=$((passed + 1))
-    else
-        echo "not ok - spawner $name"
-        failed=$((failed + 1))
-    fi
-}
 
 # ---- scenarios ------------------------------------------------------------------------------
 
@@ -207,5 +178,4 @@ for t in start_and_open abort_leaves_no_trace server_gone_closes_gates shim_outl
     early_cancel start_error spec_error many malformed_request; do
     run_test "$t"
 done
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish_tests
