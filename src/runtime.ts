@@ -145,7 +145,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     // notify file stays, so the next scan retries.
     try {
       executor.onNotify(taskId, kind);
-      const status = store.getTask(taskId)?.status;
+      const status = store.getTaskStatus(taskId);
       if (kind === 'started' || status !== 'running') watcher.acknowledge(taskId, kind);
     } catch (error) {
       logger.error({ err: error, task_id: taskId, kind }, 'notify handling failed');
@@ -174,7 +174,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       const recovery = recoverTasks({ store, finisher, clock, logger, pathsOf });
       // Cgroups of tasks that ended while no server was there to remove them.
       const staleCgroups = isolation.removeStaleCgroups(
-        (taskId) => store.getTask(taskId)?.status === 'running',
+        (taskId) => store.getTaskStatus(taskId) === 'running',
       );
       if (staleCgroups > 0) logger.info({ removed: staleCgroups }, 'removed stale task cgroups');
       const orphans = removeOrphanTaskDirs(tasksRoot, store, pathsOf);

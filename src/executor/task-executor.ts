@@ -115,7 +115,7 @@ export class TaskExecutor {
       deps.failpoints.hit('after-shim-recorded');
       // A kill that arrived while the launch was in flight found no shim to signal; it is
       // stored, so honour it here: the program is never started.
-      if (deps.store.getTask(record.taskId)?.killRequestedAt !== undefined) {
+      if (deps.store.isKillRequested(record.taskId)) {
         shim.abort();
         deps.cgroups.remove(cgroupDirs);
         deps.finisher.finishUnstarted(record, {

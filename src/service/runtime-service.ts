@@ -89,7 +89,7 @@ export class RuntimeService {
       available: snapshot.available,
       active_reservations: snapshot.active.map((active) => ({
         task_id: active.task_id,
-        status: store.getTask(active.task_id)?.status ?? 'running',
+        status: store.getTaskStatus(active.task_id) ?? 'running',
         reservation: active.reservation,
         reserved_at: active.reserved_at,
         ...(active.tenant === undefined ? {} : { tenant: active.tenant }),

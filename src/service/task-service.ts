@@ -211,7 +211,7 @@ export class TaskService {
       taskId,
       timeoutMs,
       () => {
-        const status = this.deps.store.getTask(taskId)?.status;
+        const status = this.deps.store.getTaskStatus(taskId);
         return status === undefined || isTerminal(status);
       },
       signal,

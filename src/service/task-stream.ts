@@ -79,7 +79,7 @@ export async function followTask(
     while (!signal.aborted) {
       isDirty = false;
       // Status first: if it is terminal now, the logs are final before we read them.
-      const status = deps.store.getTask(taskId)?.status;
+      const status = deps.store.getTaskStatus(taskId);
       const isDone = status === undefined || isTerminal(status);
       for (const record of deps.store.listEvents(taskId, position.eventSeq)) {
         position.eventSeq = record.seq;

@@ -63,6 +63,9 @@ export function prepareStatements(db: SqliteDatabase) {
          @idempotency_key, @request_hash)`,
     ),
     getTask: db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?'),
+    getKillRequestedAt: db.prepare<[string], { kill_requested_at: number | null }>(
+      'SELECT kill_requested_at FROM tasks WHERE task_id = ?',
+    ),
     getResultJson: db.prepare<[string], { result_json: string | null }>(
       'SELECT result_json FROM tasks WHERE task_id = ?',
     ),

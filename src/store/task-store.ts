@@ -131,6 +131,16 @@ export class TaskStore {
     return row === undefined ? undefined : rowToRecord(row);
   }
 
+  /** Only the status column; undefined for an unknown task. */
+  getTaskStatus(taskId: string): TaskStatus | undefined {
+    return this.statements.getStatus.get(taskId)?.status;
+  }
+
+  /** Whether a kill was stored for the task (one column; used on the launch path). */
+  isKillRequested(taskId: string): boolean {
+    return (this.statements.getKillRequestedAt.get(taskId)?.kill_requested_at ?? null) !== null;
+  }
+
   /**
    * The stored terminal snapshot exactly as written (result.json's content), or undefined
    * while the task is not terminal. Terminal snapshots never change, so they can be served
