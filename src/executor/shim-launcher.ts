@@ -64,10 +64,19 @@ export function spawnGatedShim(
 /** How shims are started: through the native spawner, or Node's spawn as the fallback. */
 export type LaunchPath = 'spawner' | 'node-spawn';
 
+/** One shim to start: its encoded launch spec, where that spec lives on disk, its log. */
+export interface ShimStart {
+  /** The encoded launch spec (docs/shim-protocol.md). */
+  spec: Buffer;
+  /** launch.spec: written only by a launch path whose shim reads its spec from a file. */
+  specPath: string;
+  shimLogPath: string;
+}
+
 /** Starts gated shims; owns the spawner process when there is one. */
 export interface ShimLauncher {
   readonly path: LaunchPath;
-  start(specPath: string, shimLogPath: string, onExit: () => void): Promise<GatedShim>;
+  start(shim: ShimStart, onExit: () => void): Promise<GatedShim>;
   close(): void;
 }
 
@@ -78,8 +87,12 @@ export interface ShimLauncher {
  */
 export function createShimLauncher(shimPath: string, logger: Logger): ShimLauncher {
   const spawnerPath = path.join(path.dirname(shimPath), 'execgo-spawner');
-  const viaNode = (specPath: string, shimLogPath: string, onExit: () => void) =>
-    Promise.resolve(spawnGatedShim(shimPath, specPath, shimLogPath, onExit));
+  const viaNode = (shim: ShimStart, onExit: () => void): Promise<GatedShim> => {
+    // Written in place, not fsynced even in durable mode: only the shim reads it, before
+    // its gate; a relaunch rewrites it and no shim survives a power loss to read it again.
+    fs.writeFileSync(shim.specPath, shim.spec, { mode: 0o644 });
+    return Promise.resolve(spawnGatedShim(shimPath, shim.specPath, shim.shimLogPath, onExit));
+  };
   let client: SpawnerClient | undefined;
   try {
     fs.accessSync(spawnerPath, fs.constants.X_OK);
@@ -93,10 +106,8 @@ export function createShimLauncher(shimPath: string, logger: Logger): ShimLaunch
     get path(): LaunchPath {
       return client?.alive === true ? 'spawner' : 'node-spawn';
     },
-    start: (specPath, shimLogPath, onExit) =>
-      client?.alive === true
-        ? client.start(specPath, shimLogPath, onExit)
-        : viaNode(specPath, shimLogPath, onExit),
+    start: (shim, onExit) =>
+      client?.alive === true ? client.start(shim, onExit) : viaNode(shim, onExit),
     close: () => client?.close(),
   };
 }

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { RuntimeError } from '../core/runtime-error.js';
 import { readBootId } from './process-identity.js';
-import type { GatedShim } from './shim-launcher.js';
+import fs from 'node:fs';
+import type { GatedShim, ShimStart } from './shim-launcher.js';
 
 interface PendingStart {
   resolve(shim: GatedShim): void;
@@ -56,12 +57,18 @@ export class SpawnerClient {
   }
 
   /** Starts a shim waiting at its gate; `onExit` runs when the shim exits. */
-  start(specPath: string, shimLogPath: string, onExit: () => void): Promise<GatedShim> {
+  start(shim: ShimStart, onExit: () => void): Promise<GatedShim> {
     if (!this.isAlive)
       return Promise.reject(new RuntimeError('launch_failed', 'the spawner is not running'));
     const id = this.nextId++;
+    fs.writeFileSync(shim.specPath, shim.spec, { mode: 0o644 });
     this.send(
-      Buffer.concat([Buffer.from('S'), field(String(id)), field(specPath), field(shimLogPath)]),
+      Buffer.concat([
+        Buffer.from('S'),
+        field(String(id)),
+        field(shim.specPath),
+        field(shim.shimLogPath),
+      ]),
     );
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, onExit }));
   }

@@ -90,12 +90,12 @@ export class TaskExecutor {
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups);
       for (const file of [paths.startRecordPath, paths.exitRecordPath])
         fs.rmSync(file, { force: true });
-      // Written in place, not fsynced even in durable mode: only the shim reads it, before
-      // its gate; a relaunch rewrites it and no shim survives a power loss to read it again.
-      fs.writeFileSync(paths.launchSpecPath, encodeLaunchSpec(spec), { mode: 0o644 });
       const shim = await this.launcherOrCreate().start(
-        paths.launchSpecPath,
-        paths.shimLogPath,
+        {
+          spec: encodeLaunchSpec(spec),
+          specPath: paths.launchSpecPath,
+          shimLogPath: paths.shimLogPath,
+        },
         () => {
           this.onShimExit(record.taskId);
         },
