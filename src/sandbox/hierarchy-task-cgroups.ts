@@ -98,7 +98,17 @@ interface Dirs {
   all: string[];
 }
 
-function createDirs(placement: CgroupPlacement, taskId: string): Dirs {
+/**
+ * Creates the task's cgroup in each hierarchy it needs. A task without limits (the process
+ * profile) needs a cgroup only to hold its tree (cgroup.kill, cgroup.procs) and to count its
+ * CPU (cpu.stat): the unified hierarchy alone gives all that, even without controllers, and
+ * the shim places the program there with clone3(CLONE_INTO_CGROUP) — no migration at all.
+ * Joining the v1 hierarchies too would cost one migration each (a global lock and an RCU grace
+ * period per write to cgroup.procs), which on a hybrid host was the largest single cost of a
+ * short task's launch (docs/performance.md). Limits need the hierarchies holding the
+ * controllers, so enforced tasks join every one.
+ */
+function createDirs(placement: CgroupPlacement, taskId: string, enforce: boolean): Dirs {
   const name = nameTaskCgroup(taskId);
   const dirs: Dirs = { all: [] };
   const { memory: isV2Memory, pids: isV2Pids } = placement.unifiedControllers;
@@ -119,6 +129,7 @@ function createDirs(placement: CgroupPlacement, taskId: string): Dirs {
   };
   const { memory, pids, cpuacct } = placement.v1Parents;
   dirs.unified = make(placement.unifiedParent);
+  if (!enforce && dirs.unified !== undefined) return dirs;
   dirs.memory = make(memory);
   dirs.pids = make(pids);
   dirs.cpuacct = make(cpuacct);
@@ -194,7 +205,7 @@ export function createTaskCgroups(placement: CgroupPlacement): TaskCgroups {
     create(taskId: string, limits: CgroupLimits): CreatedCgroups {
       let dirs: Dirs = { all: [] };
       try {
-        dirs = createDirs(placement, taskId);
+        dirs = createDirs(placement, taskId, limits.enforce);
         let memoryLimited = false;
         if (limits.enforce && limits.memoryBytes !== undefined)
           memoryLimited = applyMemoryLimit(placement, dirs, limits.memoryBytes);

@@ -115,7 +115,10 @@ describe('cgroup enforcement on this host', () => {
       );
       const running = await rt.api.waitFor(id, (s) => s.stdout.includes('ready'));
       const grandchild = Number(/grandchild (\d+)/.exec(running.stdout)?.[1]);
-      const procsFiles = taskDirs(id).map((dir) => path.join(dir, 'cgroup.procs'));
+      const procsFiles = taskDirs(id)
+        .map((dir) => path.join(dir, 'cgroup.procs'))
+        .filter((file) => fs.existsSync(file)); // a tracking-only task joins fewer hierarchies
+      assert.ok(procsFiles.length > 0, 'the task has a cgroup');
       const held = procsFiles
         .flatMap((file) => fs.readFileSync(file, 'utf8').trim().split('\n'))
         .filter(Boolean);
@@ -171,9 +174,36 @@ describe('cgroup enforcement on this host', () => {
     assert.equal(status.exit_code, 3, describeStatus(status));
   });
 
-  it('usage carries CPU time and the cgroup memory peak', async (t) => {
-    if (skipUnavailable(t, manifest, 'cgroups', manifest.resources.cgroup_writable)) return;
-    const status = await rt.api.run(shell('head -c 20000000 /dev/zero | od >/dev/null; echo done'));
+  const busyScript = 'head -c 20000000 /dev/zero | od >/dev/null; echo done';
+
+  it('a process-profile task is tracked in one cgroup and its usage carries the tree CPU time', async (t) => {
+    if (
+      skipUnavailable(t, manifest, 'cgroups', manifest.resources.cgroup_writable) ||
+      placement === null
+    )
+      return;
+    const id = await rt.api.submit(
+      shell(`${busyScript}; cat /proc/self/cgroup; echo listed; sleep 30`),
+    );
+    const running = await rt.api.waitFor(id, (s) => s.stdout.includes('listed'));
+    const cgroupLines = running.stdout.split('\n').filter((line) => /^\d+:/.test(line));
+    const name = nameTaskCgroup(id);
+    // Tracking needs one hierarchy: the unified one when the host has it (no limits to apply).
+    const joined = cgroupLines.filter((line) => line.endsWith(`/${name}`));
+    if (placement.unifiedParent === undefined) assert.ok(joined.length > 0, running.stdout);
+    else assert.deepEqual(joined, [`0::${joined[0]?.slice(3) ?? ''}`], running.stdout);
+    await rt.api.request('POST', `/api/v1/tasks/${id}/kill`);
+    const status = await rt.api.waitTerminal(id);
+    assert.equal(status.status, 'cancelled', describeStatus(status));
+    // The program (bash) waited for `od`: the tree's CPU time counts the children too.
+    assert.ok((status.usage?.user_cpu_ms ?? -1) >= 0, JSON.stringify(status.usage));
+    assert.ok((status.usage?.max_rss_bytes ?? 0) > 0, JSON.stringify(status.usage));
+  });
+
+  it('a linux_sandbox task reports the cgroup memory peak', async (t) => {
+    const isAvailable = manifest.resources.cgroup_writable && manifest.sandbox.linux_sandbox;
+    if (skipUnavailable(t, manifest, 'linux_sandbox with cgroups', isAvailable)) return;
+    const status = await rt.api.run(sandboxed(busyScript));
     assert.equal(status.status, 'success', describeStatus(status));
     assert.ok(status.usage?.user_cpu_ms !== undefined);
     assert.ok((status.usage?.memory_peak_bytes ?? 0) > 0, JSON.stringify(status.usage));
