@@ -195,8 +195,9 @@ export class TaskExecutor {
   /** Settles one running task from what is on disk and in /proc. */
   settle(record: TaskRecord): void {
     const { finisher } = this.deps;
-    if (record.pid === undefined) finisher.recordStartFromShim(record);
+    // The end first: a short task's start and end are then recorded in one commit.
     if (finisher.finishFromExitRecord(record)) return;
+    if (record.pid === undefined) finisher.recordStartFromShim(record);
     if (record.shim === undefined || isSameProcessAlive(record.shim)) return;
     // The shim may have written its record between our two reads.
     if (finisher.finishFromExitRecord(record)) return;

@@ -9,7 +9,7 @@ import type { TerminalStatus } from '../core/task-status.js';
 import type { TaskCgroups } from '../sandbox/task-cgroups.js';
 import { applySandboxExitStatus } from '../sandbox/sandbox-exit-status.js';
 import { buildTerminalSnapshot, type TerminalFacts } from '../service/task-snapshot.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { StartedFacts, TaskStore } from '../store/task-store.js';
 import { readIfExists, writeResultFile } from '../store/task-files.js';
 import type { TaskPaths } from '../store/task-paths.js';
 import { classifyOutcome, type TaskOutcome } from './outcome.js';
@@ -83,8 +83,9 @@ export class TaskFinisher {
       this.finishLost(record, 'the supervisor left an unreadable exit record');
       return true;
     }
-    this.recordStartFromShim(record);
-    const current = this.deps.store.getTask(record.taskId) ?? record;
+    // The caller read the row after the shim's identity (and launch record) was committed;
+    // the start is taken from the exit record, in the same commit as the end.
+    const current = record;
     const dirs = current.launch?.cgroupDirs ?? [];
     const cgroup = this.deps.cgroups.report(dirs);
     const { limits } = current.spec;
@@ -114,6 +115,13 @@ export class TaskFinisher {
         message: `no output for ${limits.idle_timeout_ms ?? 0} ms`,
         data: { term_sent_at_ms: exit.termSentAtMs, forced_kill: exit.forcedKill },
       });
+    const started =
+      current.pid === undefined &&
+      exit.pid !== undefined &&
+      exit.pgid !== undefined &&
+      exit.startedAtMs !== undefined
+        ? { pid: exit.pid, pgid: exit.pgid, startedAt: exit.startedAtMs }
+        : undefined;
     this.complete(
       current,
       outcome,
@@ -125,6 +133,7 @@ export class TaskFinisher {
         ...(cgroup === undefined ? {} : { cgroup }),
       },
       events,
+      started,
     );
     this.deps.cgroups.remove(dirs);
     return true;
@@ -190,6 +199,7 @@ export class TaskFinisher {
     outcome: TaskOutcome,
     facts: TerminalFacts,
     extraEvents: readonly NewEvent[],
+    started?: StartedFacts,
   ): boolean {
     const paths = this.deps.pathsOf(record.taskId);
     const snapshot = buildTerminalSnapshot(record, paths, facts);
@@ -217,15 +227,27 @@ export class TaskFinisher {
       facts.finishedAt,
       facts.updatedAt,
       events,
+      started,
     );
     this.deps.failpoints.hit('after-terminal-commit');
     if (!changed) return false;
-    const finished = this.deps.store.getTask(record.taskId);
     this.deps.logger.info(
       { task_id: record.taskId, status: outcome.status, code: outcome.error?.code },
       'task finished',
     );
-    if (finished !== undefined) this.deps.events.emit('task:finished', finished);
+    // What the row now holds, without reading it back.
+    const finished: TaskRecord = {
+      ...record,
+      status: outcome.status,
+      result: snapshot,
+      finishedAt: facts.finishedAt,
+      updatedAt: facts.updatedAt,
+      ...(started === undefined
+        ? {}
+        : { pid: started.pid, pgid: started.pgid, startedAt: started.startedAt }),
+      ...(record.reservedAt === undefined ? {} : { releasedAt: facts.updatedAt }),
+    };
+    this.deps.events.emit('task:finished', finished);
     this.deps.events.emit('task:changed', record.taskId, outcome.status);
     return true;
   }

@@ -48,6 +48,13 @@ function rowToEvent(row: EventRow): EventRecord {
   };
 }
 
+/** The program's start as the shim recorded it. */
+export interface StartedFacts {
+  pid: number;
+  pgid: number;
+  startedAt: number;
+}
+
 /** A queued task as the dispatcher sees it. */
 export interface WaitingRow {
   taskId: string;
@@ -220,30 +227,28 @@ export class TaskStore {
   }
 
   /** The program is running: pid/pgid and the real start time. Idempotent. */
-  recordStarted(
-    taskId: string,
-    started: { pid: number; pgid: number; startedAt: number },
-    at: number,
-  ): boolean {
-    return this.db.transaction(() => {
-      const result = this.statements.recordStarted.run({
-        task_id: taskId,
-        pid: started.pid,
-        pgid: started.pgid,
-        started_at: started.startedAt,
-        at,
-      });
-      if (result.changes === 0) return false;
-      // Stamped with the program's real start (from the shim), not with when the server
-      // noticed it: starts can be picked up by the sweep, or only at exit.
-      this.appendEvents(taskId, started.startedAt, [
-        {
-          type: 'started',
-          data: { pid: started.pid, pgid: started.pgid, recorded_at: new Date(at).toISOString() },
-        },
-      ]);
-      return true;
-    })();
+  recordStarted(taskId: string, started: StartedFacts, at: number): boolean {
+    return this.db.transaction(() => this.applyStarted(taskId, started, at))();
+  }
+
+  private applyStarted(taskId: string, started: StartedFacts, at: number): boolean {
+    const result = this.statements.recordStarted.run({
+      task_id: taskId,
+      pid: started.pid,
+      pgid: started.pgid,
+      started_at: started.startedAt,
+      at,
+    });
+    if (result.changes === 0) return false;
+    // Stamped with the program's real start (from the shim), not with when the server
+    // noticed it: starts can be picked up by the sweep, or only at exit.
+    this.appendEvents(taskId, started.startedAt, [
+      {
+        type: 'started',
+        data: { pid: started.pid, pgid: started.pgid, recorded_at: new Date(at).toISOString() },
+      },
+    ]);
+    return true;
   }
 
   /** Stores the kill request before any signal is sent (first request wins). */
@@ -263,6 +268,8 @@ export class TaskStore {
   /**
    * running|accepted → terminal, storing the snapshot and releasing the reservation in the
    * same transaction. Returns false when the task was already terminal (idempotent replay).
+   * `started`: the program's start, when it is first learnt together with its end (a short
+   * task): recorded in the same transaction, so a short task costs one commit, not two.
    */
   complete(
     taskId: string,
@@ -271,8 +278,10 @@ export class TaskStore {
     finishedAt: number,
     at: number,
     events: readonly NewEvent[],
+    started?: StartedFacts,
   ): boolean {
     return this.transition(taskId, status, at, events, () => {
+      if (started !== undefined) this.applyStarted(taskId, started, at);
       this.statements.complete.run({
         task_id: taskId,
         status,
