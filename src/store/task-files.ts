@@ -37,8 +37,11 @@ export function createTaskFiles(
  * through symlinks (a task could plant one in its workspace before a re-run).
  */
 export function prepareWorkspace(paths: TaskPaths, subdir: string | undefined): string {
-  const target =
-    subdir === undefined ? paths.workspaceRoot : path.join(paths.workspaceRoot, subdir);
+  // The workspace root itself was created with the task directory, before its row; a
+  // program that could plant a symlink there has run, and such a task is never launched
+  // again (recovery re-runs only tasks whose gate never opened).
+  if (subdir === undefined) return paths.workspaceRoot;
+  const target = path.join(paths.workspaceRoot, subdir);
   fs.mkdirSync(target, { recursive: true, mode: 0o755 });
   const real = fs.realpathSync(target);
   const root = fs.realpathSync(paths.workspaceRoot);
