@@ -82,7 +82,11 @@ function launch(id: string, command: Command): void {
   const out = fs.openSync(path.join(dir, 'stdout.log'), 'a');
   const err = fs.openSync(path.join(dir, 'stderr.log'), 'a');
   running++;
-  const child = spawn(command.program, command.args, { stdio: ['ignore', out, err], env: {} });
+  const child = spawn(command.program, command.args, {
+    stdio: ['ignore', out, err],
+    env: {},
+    cwd: path.join(dir, 'workspace'),
+  });
   fs.closeSync(out);
   fs.closeSync(err);
   child.on('error', () => undefined);
@@ -103,6 +107,8 @@ function submit(body: string): string {
   const id = `t${process.pid}-${nextId++}`;
   const dir = path.join(dataDir, 'tasks', id);
   fs.mkdirSync(dir);
+  // The same task layout as the runtime's: request.json, the logs, result.json, workspace/.
+  fs.mkdirSync(path.join(dir, 'workspace'));
   writeFileDurable(path.join(dir, 'request.json'), body);
   insertTask.run(id, 'accepted', body, Date.now());
   queue.push({
