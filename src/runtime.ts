@@ -229,6 +229,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       tasks.startDraining();
       dispatcher.stop();
       executor.stop();
+      cgroups.close();
       for (const timer of timers) clearInterval(timer);
       timers.length = 0;
       watcher.stop();

@@ -18,6 +18,9 @@ import type { CgroupLimits, CreatedCgroups, TaskCgroups } from './task-cgroups.j
 /** Per-task cgroup directories are named `task-<id>` so cleanup never touches anything else. */
 export const TASK_CGROUP_PREFIX = 'task-';
 
+/** How long a per-runtime parent cgroup stays after its last task cgroup is gone. */
+const PARENT_IDLE_MS = 1000;
+
 /** Cgroup directory name of a task (task ids are `[A-Za-z0-9._-]`, so always one component). */
 export function nameTaskCgroup(taskId: string): string {
   return `${TASK_CGROUP_PREFIX}${taskId}`;
@@ -108,7 +111,12 @@ interface Dirs {
  * short task's launch (docs/performance.md). Limits need the hierarchies holding the
  * controllers, so enforced tasks join every one.
  */
-function createDirs(placement: CgroupPlacement, taskId: string, enforce: boolean): Dirs {
+function createDirs(
+  placement: CgroupPlacement,
+  taskId: string,
+  enforce: boolean,
+  ensure: (parent: string, v2Controllers: readonly string[]) => void,
+): Dirs {
   const name = nameTaskCgroup(taskId);
   const dirs: Dirs = { all: [] };
   const { memory: isV2Memory, pids: isV2Pids } = placement.unifiedControllers;
@@ -118,11 +126,16 @@ function createDirs(placement: CgroupPlacement, taskId: string, enforce: boolean
     if (!dirs.all.includes(dir)) {
       const isUnified = parent === placement.unifiedParent;
       const v2 = isUnified ? [isV2Memory ? 'memory' : '', isV2Pids ? 'pids' : ''] : [];
-      ensureParent(
-        parent,
-        v2.filter((controller) => controller !== ''),
-      );
-      createFreshCgroup(dir);
+      const controllers = v2.filter((controller) => controller !== '');
+      ensure(parent, controllers);
+      try {
+        createFreshCgroup(dir);
+      } catch (error) {
+        // The parent went away behind our back (removed by hand, or by another cleanup).
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        ensureParent(parent, controllers);
+        createFreshCgroup(dir);
+      }
       dirs.all.push(dir);
     }
     return dir;
@@ -187,25 +200,45 @@ export function reportTaskCgroups(dirs: readonly string[]): CgroupReport | undef
   };
 }
 
-/** Kills whatever is left in a task's cgroups and removes them; absence is fine. */
-export function removeTaskCgroups(dirs: readonly string[]): void {
-  for (const dir of dirs) {
-    if (listCgroupPids(dir).length > 0) killCgroup(dir);
-    if (removeCgroupDir(dir)) removeParentIfEmpty(path.dirname(dir));
-  }
-}
-
 /**
  * Per-task cgroups on whatever the host has: pure v2, hybrid (cgroup2 for tracking and
  * cgroup.kill, v1 memory/pids for limits), or v1 only. One directory per hierarchy; the shim
  * puts the program in all of them before exec, so the whole tree is held.
  */
 export function createTaskCgroups(placement: CgroupPlacement): TaskCgroups {
+  // The per-runtime parents stay while tasks come and go, and are removed once idle: creating
+  // and removing them around every task of a sequential workload doubled the cgroupfs work
+  // per task. A SIGKILLed server may leave an empty one; the next start removes it.
+  const readyParents = new Set<string>();
+  const idleTimers = new Map<string, NodeJS.Timeout>();
+  const ensure = (parent: string, v2Controllers: readonly string[]): void => {
+    clearTimeout(idleTimers.get(parent));
+    idleTimers.delete(parent);
+    if (readyParents.has(parent)) return;
+    ensureParent(parent, v2Controllers);
+    readyParents.add(parent);
+  };
+  const removeWhenIdle = (parent: string): void => {
+    clearTimeout(idleTimers.get(parent));
+    const timer = setTimeout(() => {
+      idleTimers.delete(parent);
+      removeParentIfEmpty(parent);
+      if (!fs.existsSync(parent)) readyParents.delete(parent);
+    }, PARENT_IDLE_MS);
+    timer.unref();
+    idleTimers.set(parent, timer);
+  };
+  const remove = (dirs: readonly string[]): void => {
+    for (const dir of dirs) {
+      if (listCgroupPids(dir).length > 0) killCgroup(dir);
+      if (removeCgroupDir(dir)) removeWhenIdle(path.dirname(dir));
+    }
+  };
   return {
     create(taskId: string, limits: CgroupLimits): CreatedCgroups {
       let dirs: Dirs = { all: [] };
       try {
-        dirs = createDirs(placement, taskId, limits.enforce);
+        dirs = createDirs(placement, taskId, limits.enforce, ensure);
         let memoryLimited = false;
         if (limits.enforce && limits.memoryBytes !== undefined)
           memoryLimited = applyMemoryLimit(placement, dirs, limits.memoryBytes);
@@ -213,7 +246,7 @@ export function createTaskCgroups(placement: CgroupPlacement): TaskCgroups {
           applyPidsLimit(placement, dirs, limits.pidsMax);
         return { dirs: dirs.all, memoryLimited };
       } catch (error) {
-        removeTaskCgroups(dirs.all);
+        remove(dirs.all);
         const message = error instanceof Error ? error.message : String(error);
         throw new RuntimeError(
           'sandbox_setup_failed',
@@ -224,6 +257,14 @@ export function createTaskCgroups(placement: CgroupPlacement): TaskCgroups {
       }
     },
     report: reportTaskCgroups,
-    remove: removeTaskCgroups,
+    remove,
+    close(): void {
+      for (const [parent, timer] of idleTimers) {
+        clearTimeout(timer);
+        removeParentIfEmpty(parent);
+      }
+      idleTimers.clear();
+      readyParents.clear();
+    },
   };
 }

@@ -24,6 +24,8 @@ export interface TaskCgroups {
   create(taskId: string, limits: CgroupLimits): CreatedCgroups;
   report(dirs: readonly string[]): CgroupReport | undefined;
   remove(dirs: readonly string[]): void;
+  /** The runtime stops: removes what is no longer needed (idle parents) now. */
+  close(): void;
 }
 
 /** Used when cgroups are disabled or unusable on this host. */
@@ -31,4 +33,5 @@ export const noCgroups: TaskCgroups = {
   create: () => ({ dirs: [], memoryLimited: false }),
   report: () => undefined,
   remove: () => undefined,
+  close: () => undefined,
 };
