@@ -200,12 +200,14 @@ export class TaskService {
   }
 
   /** Resolves with the status once the task is terminal or `timeoutMs` passed. */
-  async waitForTerminal(
+  /** Long-poll; resolves with the status as JSON text (see getStatusJson). */
+  async waitForTerminalJson(
     taskId: string,
     timeoutMs: number,
     signal?: AbortSignal,
-  ): Promise<TaskStatusResponse> {
-    this.requireTask(taskId);
+  ): Promise<string> {
+    if (this.deps.store.getTaskStatus(taskId) === undefined)
+      throw new RuntimeError('not_found', `task ${taskId} not found`, { task_id: taskId });
     await waitForTaskChange(
       this.deps.events,
       taskId,
@@ -216,7 +218,7 @@ export class TaskService {
       },
       signal,
     );
-    return this.getStatus(taskId);
+    return this.getStatusJson(taskId);
   }
 
   /**

@@ -125,17 +125,20 @@ export function registerTaskRoutes(
         response: { 200: TaskStatusResponseSchema, ...errors },
       },
     },
-    async (request) => {
+    // Sent as JSON text, like GET status: a terminal snapshot goes out as stored.
+    async (request, reply) => {
       const controller = new AbortController();
       const onAbort = (): void => controller.abort();
       request.raw.on('close', onAbort);
       shutdown.addEventListener('abort', onAbort, { once: true });
       try {
-        return await service.waitForTerminal(
+        const json = await service.waitForTerminalJson(
           (request.params as { id: string }).id,
           (request.query as { timeout_ms?: number }).timeout_ms ?? 30_000,
           controller.signal,
         );
+        // An async handler that sends must return the reply (fastify's rule).
+        return reply.type('application/json; charset=utf-8').send(json);
       } finally {
         request.raw.off('close', onAbort);
         shutdown.removeEventListener('abort', onAbort);
