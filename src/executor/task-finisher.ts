@@ -78,7 +78,9 @@ export class TaskFinisher {
     if (text === undefined) return false;
     const parsed = parseExitRecord(text);
     // linux_sandbox: bwrap reports signal deaths as 128+N; the sandbox init knows the signal.
-    const exit = parsed && applySandboxExitStatus(parsed, paths.taskDir);
+    // Other profiles have no sandbox init, and their program could write that file itself.
+    const isSandboxed = record.plan.effective_sandbox.profile === 'linux_sandbox';
+    const exit = parsed && (isSandboxed ? applySandboxExitStatus(parsed, paths.taskDir) : parsed);
     if (exit === undefined) {
       this.finishLost(record, 'the supervisor left an unreadable exit record');
       return true;

@@ -27,7 +27,8 @@ export function parseSandboxStatus(
  * the shim's record stands. Pure apart from reading the file.
  */
 export function applySandboxExitStatus(record: ExitRecord, taskDir: string): ExitRecord {
-  if (record.exitCode === undefined) return record;
+  // Only 128+N can be a signal death in disguise; anything else needs no file read.
+  if (record.exitCode === undefined || record.exitCode <= 128) return record;
   let text: string;
   try {
     text = fs.readFileSync(resolveSandboxStatusPath(taskDir), 'utf8');

@@ -21,6 +21,14 @@ describe('task outcomes (real shim, real processes)', () => {
     await rt.stop();
   });
 
+  it('a process-profile task cannot disguise its exit code as a signal via sandbox-status', async () => {
+    // Only a linux_sandbox init writes that file; the program's cwd is inside the task dir.
+    const status = await rt.api.run(shell('echo exit_signal=9 > ../sandbox-status; exit 137'));
+    assert.equal(status.status, 'failed');
+    assert.equal(status.exit_code, 137);
+    assert.equal(status.exit_signal, undefined);
+  });
+
   it('exit 0 → success with output, usage and result.json equal to the status', async () => {
     const status = await rt.api.run(shell('echo out; echo err >&2'));
     assert.equal(status.status, 'success');
