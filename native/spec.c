@@ -10,13 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A spec is argv + env + a few paths; anything near this size is a bug on the server side. */
-#define SPEC_MAX_BYTES (16u << 20)
 /* ~31 years: large enough for any real limit, small enough that deadline arithmetic cannot
  * overflow an int64_t of milliseconds. */
 #define MAX_MS 1000000000000ull
 
-static const char *spec_path;
+static const char *spec_name; /* the path, or what the caller calls a spec from memory */
 
 /* Reports a spec error; returns the exit status for it. */
 __attribute__((format(printf, 1, 2))) static int spec_error(const char *fmt, ...)
@@ -26,7 +24,7 @@ __attribute__((format(printf, 1, 2))) static int spec_error(const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    msg("%s: %s", spec_path, text);
+    msg("%s: %s", spec_name, text);
     return 2;
 }
 
@@ -95,19 +93,14 @@ static int read_file(const char *path, char **buf, size_t *len)
     return rc;
 }
 
-int spec_load(struct spec *s, const char *path)
+/* Parses the len bytes at s->buf (ours: entries are split in place). */
+static int parse(struct spec *s, size_t len)
 {
-    memset(s, 0, sizeof *s);
-    spec_path = path;
     s->wall_ms = s->idle_ms = s->grace_ms = SPEC_UNSET;
     s->rlimit_cpu = s->rlimit_as = s->rlimit_fsize = SPEC_UNSET;
     uint64_t no_new_privs = SPEC_UNSET, durable = SPEC_UNSET;
     const char *signal_mode = NULL;
 
-    size_t len = 0;
-    int rc = read_file(path, &s->buf, &len);
-    if (rc != 0)
-        return rc;
     if (len == 0 || s->buf[len - 1] != '\0')
         return spec_error("empty, or the last entry is not NUL-terminated");
 
@@ -198,6 +191,27 @@ int spec_load(struct spec *s, const char *path)
     s->no_new_privs = no_new_privs == 1;
     s->durable = durable == 1;
     return 0;
+}
+
+int spec_load(struct spec *s, const char *path)
+{
+    memset(s, 0, sizeof *s);
+    spec_name = path;
+    size_t len = 0;
+    int rc = read_file(path, &s->buf, &len);
+    return rc != 0 ? rc : parse(s, len);
+}
+
+int spec_parse(struct spec *s, const char *name, const char *bytes, size_t len)
+{
+    memset(s, 0, sizeof *s);
+    spec_name = name;
+    if (len > SPEC_MAX_BYTES)
+        return spec_error("more than %u bytes", SPEC_MAX_BYTES);
+    s->buf = xcalloc(len + 1, 1); /* a copy: parse() writes into it, spec_free frees it */
+    if (len > 0)
+        memcpy(s->buf, bytes, len);
+    return parse(s, len);
 }
 
 void spec_free(struct spec *s)
