@@ -9,6 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+static const char *msg_path; /* msg_to_file: opened on the first message */
+static int msg_fd = 2;
+
+void msg_to_file(const char *path)
+{
+    msg_path = path;
+    msg_fd = -1;
+}
+
 void msg(const char *fmt, ...)
 {
     char buf[1024] = "execgo-shim: ";
@@ -19,7 +28,10 @@ void msg(const char *fmt, ...)
     va_end(ap);
     n = strlen(buf);
     buf[n++] = '\n';
-    (void)write_all(2, buf, n); /* nowhere left to report a failure to */
+    if (msg_fd < 0) /* fails again next time if it fails now: nowhere to say why */
+        msg_fd = open(msg_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (msg_fd >= 0)
+        (void)write_all(msg_fd, buf, n); /* nowhere left to report a failure to */
 }
 
 int write_all(int fd, const void *buf, size_t len)

@@ -30,7 +30,12 @@ int write_all(int fd, const void *buf, size_t len);
 /* Milliseconds on the given clock (CLOCK_REALTIME for records, CLOCK_MONOTONIC for deadlines). */
 int64_t now_ms(clockid_t clock);
 
-/* "execgo-shim: <message>\n" on stderr. */
+/* "execgo-shim: <message>\n" on stderr, or in the file msg_to_file named. */
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Sends later messages to path instead of stderr, opening it (O_APPEND|O_CREAT, 0640) only
+ * when the first message comes: a task with nothing to report leaves no file behind. The
+ * string must stay valid; the fd is close-on-exec and at least 3 once 0-2 are taken. */
+void msg_to_file(const char *path);
 
 #endif
