@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h> /* CGROUP2_SUPER_MAGIC */
+#include <linux/sched.h> /* struct clone_args, CLONE_INTO_CGROUP */
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +20,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -313,13 +317,19 @@ static void exec_program(void)
     errno = eacces ? EACCES : ENOENT;
 }
 
-/* Between fork and exec: async-signal-safe calls only, everything was prepared before. */
-static _Noreturn void child(int errfd)
+/* Between fork (or raw clone3, after which not even glibc's fork bookkeeping ran) and exec:
+ * raw async-signal-safe syscalls only, everything was prepared before. `joined` is the index
+ * of the cgroup the child was born in, or spec.ncgroups if none. */
+static _Noreturn void child(int errfd, size_t joined)
 {
+    /* First: "I ran", so that the shim can tell a child the kernel killed at birth (see
+     * start_child) from one that exec'd. */
+    if (write(errfd, "R", 1) != 1)
+        _exit(126); /* cannot happen (a fresh pipe has room); the shim sees a dead child */
     if (setsid() < 0)
         child_fail(errfd, ST_SETSID);
     for (size_t i = 0; i < spec.ncgroups; i++)
-        if (write_file(spec.cg_procs[i], "0") != 0)
+        if (i != joined && write_file(spec.cg_procs[i], "0") != 0)
             child_fail(errfd, ST_CGROUP);
     struct rlimit core = {0, 0}; /* crashing tasks must not fill the disk */
     struct rlimit cpu = {spec.rlimit_cpu, spec.rlimit_cpu + 1}; /* SIGXCPU, then SIGKILL */
@@ -355,6 +365,99 @@ static _Noreturn void launch_failed(enum stage stage, int err)
     exit(write_exit_record("launch_failed", stage, err) == 0 ? 0 : 1);
 }
 
+/* The first cgroup dir on cgroup2, opened for clone3(CLONE_INTO_CGROUP), with its index in
+ * *index; -1 if there is none or it cannot be opened (the child's cgroup.procs write then
+ * fails with the reason, as without clone3). */
+static int open_cgroup2(size_t *index)
+{
+    for (size_t i = 0; i < spec.ncgroups; i++) {
+        struct statfs fs;
+        if (statfs(spec.cgroups[i], &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+            continue;
+        *index = i;
+        return open(spec.cgroups[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    return -1;
+}
+
+/* fork(), but with the child born in the cgroup2 dir cgfd (if >= 0): a migration through
+ * cgroup.procs takes the global cgroup_threadgroup_rwsem for writing (an RCU grace period),
+ * clone3(CLONE_INTO_CGROUP) does not (docs/performance.md). *joined tells whether it worked.
+ * A kernel without it (< 5.7, or a cgroup it will not clone into) gets the plain fork, and
+ * the child writes cgroup.procs; any other clone3 error is the launch failure. */
+static pid_t fork_into(int cgfd, bool *joined)
+{
+    *joined = false;
+    if (cgfd >= 0) {
+        struct clone_args args = {
+            .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgfd};
+        long pid = syscall(SYS_clone3, &args, sizeof args); /* no stack: fork semantics */
+        if (pid >= 0) {
+            *joined = true;
+            return (pid_t)pid;
+        }
+        if (errno != ENOSYS && errno != E2BIG && errno != EINVAL && errno != EOPNOTSUPP)
+            launch_failed(ST_CGROUP, errno); /* EBUSY, EACCES, EAGAIN at pids.max, ... */
+    }
+    return fork();
+}
+
+static void wait_child(pid_t pid)
+{
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* Starts the child and waits until it has exec'd (EOF on the close-on-exec pipe, after its
+ * first byte) or failed (*failed, the reason in *e). Returns its pid, or 0 (reaped) if a child
+ * born by clone3 was killed before it ran: some kernels (6.18 here) SIGKILL a
+ * CLONE_INTO_CGROUP child at birth when cgroup.kill was used on its cgroup and not on ours
+ * (or the other way round); the program would never start, reported as killed by SIGKILL.
+ * A child forked in place that dies so early was killed by someone: the exit says so. */
+static pid_t start_child(int cgfd, size_t cg2, bool *failed, struct launch_error *e)
+{
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0)
+        die("pipe2");
+    bool joined;
+    pid_t pid = fork_into(cgfd, &joined);
+    if (pid == 0) {
+        close(errpipe[0]);
+        child(errpipe[1], joined ? cg2 : spec.ncgroups);
+    }
+    if (pid < 0)
+        die("fork");
+    close(errpipe[1]);
+
+    char buf[1 + sizeof *e]; /* "R", then a launch_error if it failed */
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t n = read(errpipe[0], buf + got, sizeof buf - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("read launch pipe");
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(errpipe[0]);
+    *failed = got > 1;
+    if (got == 0 && joined) {
+        wait_child(pid);
+        return 0;
+    }
+    if (*failed) {
+        wait_child(pid);
+        memcpy(e, buf + 1, sizeof *e);
+        if (got != sizeof buf || e->stage < 0 || e->stage > ST_EXEC) {
+            errno = EPROTO;
+            die("launch pipe");
+        }
+    }
+    return pid;
+}
+
 static void launch(void)
 {
     /* Opened here, not in the child: the shim needs the log fds for idle detection and
@@ -379,45 +482,23 @@ static void launch(void)
             break;
         }
     path_buf = malloc(strlen(search_path) + strlen(spec.exe) + 2);
-    int errpipe[2];
     if (path_buf == NULL)
         die("malloc");
-    if (pipe2(errpipe, O_CLOEXEC) != 0)
-        die("pipe2");
 
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0) {
-        close(errpipe[0]);
-        child(errpipe[1]);
-    }
-    t.pid = pid;
-    close(errpipe[1]);
+    size_t cg2 = spec.ncgroups;
+    int cgfd = open_cgroup2(&cg2);
+    bool failed;
+    struct launch_error e;
+    pid_t pid = start_child(cgfd, cg2, &failed, &e);
+    if (pid == 0) /* killed at birth in its cgroup2 dir: join it the slow way instead */
+        pid = start_child(-1, cg2, &failed, &e);
+    if (cgfd >= 0)
+        close(cgfd);
     free(path_buf);
     path_buf = NULL;
-
-    /* EOF: the exec closed the pipe. A full struct: the child reports why it failed. */
-    struct launch_error e;
-    ssize_t n;
-    do
-        n = read(errpipe[0], &e, sizeof e);
-    while (n < 0 && errno == EINTR);
-    int err = errno;
-    close(errpipe[0]);
-    if (n < 0) {
-        errno = err;
-        die("read launch pipe");
-    }
-    if (n > 0) {
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        if (n != (ssize_t)sizeof e || e.stage < 0 || e.stage > ST_EXEC) {
-            errno = EPROTO;
-            die("launch pipe");
-        }
+    if (failed)
         launch_failed((enum stage)e.stage, e.err);
-    }
+    t.pid = pid;
     t.started = true;
     t.started_ms = now_ms(CLOCK_REALTIME);
     t.start_mono = now_ms(CLOCK_MONOTONIC);

@@ -45,3 +45,35 @@ finish_tests() {
     echo "$passed passed, $failed failed"
     ((failed == 0))
 }
+
+# ---- cgroups (the suites are run as root to use them) ---------------------------------------
+
+# cgroup_root v1|v2: prints a writable hierarchy of that version (v1: the pids one), or fails.
+cgroup_root() {
+    local dir
+    if [[ $1 == v2 ]]; then
+        dir=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+    else
+        dir=$(awk '$3 == "cgroup" && $4 ~ /(^|,)pids(,|$)/ { print $2; exit }' /proc/mounts)
+    fi
+    [[ -n $dir && -w $dir ]] && echo "$dir"
+}
+
+# make_cgroup root: creates a temporary cgroup, prints its path and lists it in $T/cgroups
+# (tests run in subshells) for remove_cgroups.
+make_cgroup() {
+    local dir=$1/execgo-shim-test-$$-$n
+    mkdir "$dir" && echo "$dir" >>"$T/cgroups" && echo "$dir"
+}
+
+# Kills whatever is left in the cgroups make_cgroup created and removes them.
+remove_cgroups() {
+    local dir
+    [[ -e $T/cgroups ]] || return 0
+    while read -r dir; do
+        [[ -d $dir ]] || continue
+        { echo 1 >"$dir/cgroup.kill"; } 2>/dev/null ||
+            xargs -r kill -KILL <"$dir/cgroup.procs" 2>/dev/null || true
+        for _ in $(seq 50); do rmdir "$dir" 2>/dev/null && break; sleep 0.1; done
+    done <"$T/cgroups"
+}
