@@ -1,9 +1,10 @@
 /*
- * execgo-shim: supervises exactly one task. The contract with the server is
- * docs/shim-protocol.md; this file follows it section by section.
+ * The supervisor of exactly one task: shim_main() below, run by the standalone execgo-shim
+ * (shim-main.c) and in every child of execgo-spawner (spawner.c). The contract with the
+ * server is docs/shim-protocol.md; this file follows it section by section.
  */
+#include "shim.h"
 #include "record.h"
-#include "sandbox-init.h"
 #include "spec.h"
 
 #include <errno.h>
@@ -563,10 +564,8 @@ static void supervise(void)
 
 static void setup_process(void)
 {
-    /* Own session: signals to the server's group or session do not reach us. EPERM means
-     * we already lead a group (e.g. spawned detached), which is just as good. */
-    if (setsid() < 0 && getpgrp() != getpid())
-        msg("setsid: %s", strerror(errno));
+    /* First, before any message can open a lazy log (msg_to_file) that this would close.
+     * A spawner child holds every fd of the spawner here, other shims' gates included. */
     if (close_range(3, ~0U, 0) != 0) /* Linux < 5.9: close what could be open */
         for (long fd = 3, max = sysconf(_SC_OPEN_MAX); fd < max && fd < 1L << 20; fd++)
             (void)close((int)fd);
@@ -574,6 +573,10 @@ static void setup_process(void)
     for (int fd = 0; fd < 3; fd++)
         if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
             die("open /dev/null");
+    /* Own session: signals to the server's group or session do not reach us. EPERM means
+     * we already lead a group (e.g. spawned detached), which is just as good. */
+    if (setsid() < 0 && getpgrp() != getpid())
+        msg("setsid: %s", strerror(errno));
 
     sigset_t set;
     sigemptyset(&set);
@@ -616,16 +619,11 @@ static bool read_gate(bool *cancelled)
     }
 }
 
-int main(int argc, char **argv)
+int shim_main(const char *spec_path, const char *spec_bytes, size_t spec_len)
 {
-    if (argc >= 2 && strcmp(argv[1], "--sandbox-init") == 0)
-        sandbox_init_main(argc, argv); /* inside a linux_sandbox; see sandbox-init.c */
-    if (argc != 2) {
-        msg("usage: execgo-shim <spec-path>");
-        return 2;
-    }
     setup_process();
-    int rc = spec_load(&spec, argv[1]);
+    int rc = spec_bytes ? spec_parse(&spec, spec_path, spec_bytes, spec_len)
+                        : spec_load(&spec, spec_path);
     if (rc != 0) {
         spec_free(&spec);
         return rc;

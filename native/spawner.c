@@ -1,13 +1,19 @@
-/* execgo-spawner: a small long-lived process that starts execgo-shim processes for the server,
- * so the (large) Node process never forks. See docs/performance.md, "The spawner".
+/* execgo-spawner: a small long-lived process that starts the shims for the server, so the
+ * (large) Node process never forks. See docs/performance.md, "The spawner".
  *
- *   execgo-spawner <shim-path>
+ *   execgo-spawner
+ *
+ * A zygote: each shim is a fork of this process that runs the shim code linked in here
+ * (shim_main, shim.c) without an execve, which saves the exec and dynamic loading per task.
  *
  * stdin carries requests from the server, stdout replies; stderr is for diagnostics. Each
  * request is one op byte followed by NUL-terminated fields:
- *   'S' id spec-path log-path   start a shim at its gate (stdin = a pipe we keep, stderr = log)
- *   'G' id                      open that gate (write 'G', close)
- *   'A' id                      abort it (close without 'G': the shim leaves no trace)
+ *   'S' id log-path length spec   start a shim at its gate (stdin = a pipe we keep); spec is
+ *                                 `length` (decimal) raw bytes after the NUL of length: the
+ *                                 spec itself is NUL-separated. The shim writes its
+ *                                 diagnostics to log-path, created on the first one.
+ *   'G' id                        open that gate (write 'G', close)
+ *   'A' id                        abort it (close without 'G': the shim leaves no trace)
  * Replies are lines: "P id pid start-ticks" (started; the start time from /proc/<pid>/stat, read
  * before we can reap it, so it names this very process), "E id errno" (could not start),
  * "X pid code signal" (a shim we started exited; code or signal is -1).
@@ -15,11 +21,14 @@
  * The gates are ours alone: when the server dies (EOF on stdin, or PR_SET_PDEATHSIG) we exit
  * and every gate that was not opened reads EOF, exactly as if the server had held the pipe.
  * Shims are not bound to us: they lead their own sessions and keep running when we exit. */
+#include "record.h"
+#include "shim.h"
+#include "spec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,14 +45,20 @@ struct gate {
     int fd;
 };
 
+/* Requests are read into inbuf, grown for a large spec up to MAX_REQUEST (the spec plus room
+ * for op, id, log path and length) and shrunk back to INBUF_MIN afterwards, so that every
+ * later fork does not copy the page tables of a buffer we no longer need. */
+#define INBUF_MIN (64u << 10)
+#define MAX_REQUEST (SPEC_MAX_BYTES + (8u << 10))
+
 static struct gate *gates;
 static size_t ngates, capgates;
-static char inbuf[65536];
-static size_t inlen;
-static const char *shim_path;
-static sigset_t chld_set;
+static char *inbuf;
+static size_t inlen, incap;
+static sigset_t chld_set, cancel_set;
+static int devnull; /* the shims' stdout and stderr, opened once */
 
-static void msg(const char *fmt, ...)
+static void spawner_msg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -99,44 +114,37 @@ static int add_gate(unsigned long long id, pid_t pid, int fd)
     return 0;
 }
 
-/* posix_spawn (vfork-like in glibc: no copy of our memory) with the gate pipe as stdin.
- * The cancel signals start blocked: the server may signal the shim as soon as it has recorded
- * the pid, before the shim reached main() and took them over with its signalfd, and the
- * default action would kill it without a record. Blocked, they wait for its signalfd. */
-static int spawn_shim(const char *spec, const char *log, int gate_read, pid_t *pid)
+/* The forked child: becomes the shim, never returns into our loop. The gate is its stdin,
+ * /dev/null its stdout and stderr (diagnostics go to the log file, created lazily); the shim
+ * closes every other fd it inherited from us (other gates, our pipes, our signalfd) first
+ * thing. What else it inherits is what the shim expects: fork clears PR_SET_PDEATHSIG (a
+ * shim must outlive us) and pending signals; SIGCHLD is blocked and SIGPIPE ignored, as the
+ * shim sets them anyway; the cancel signals are blocked (see start_shim). */
+static _Noreturn void run_shim(int gate, const char *log, const char *spec, size_t len)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t cancel, ignored;
-    sigemptyset(&cancel);
-    sigaddset(&cancel, SIGTERM);
-    sigaddset(&cancel, SIGINT);
-    sigaddset(&cancel, SIGUSR1);
-    sigemptyset(&ignored); /* the only disposition we changed (one syscall, not 64) */
-    sigaddset(&ignored, SIGPIPE);
-    int rc = posix_spawn_file_actions_init(&fa);
-    if (rc != 0)
-        return rc;
-    rc = posix_spawnattr_init(&attr);
-    if (rc != 0) {
-        posix_spawn_file_actions_destroy(&fa);
-        return rc;
-    }
-    if ((rc = posix_spawn_file_actions_adddup2(&fa, gate_read, 0)) == 0 &&
-        (rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)) == 0 &&
-        (rc = posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_APPEND | O_CREAT,
-                                               0640)) == 0 &&
-        (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) ==
-            0 &&
-        (rc = posix_spawnattr_setsigmask(&attr, &cancel)) == 0 &&
-        (rc = posix_spawnattr_setsigdefault(&attr, &ignored)) == 0) {
-        char *argv[] = {(char *)shim_path, (char *)spec, NULL};
-        char *envp[] = {NULL};
-        rc = posix_spawn(pid, shim_path, &fa, &attr, argv, envp);
-    }
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc;
+    if (dup2(gate, 0) != 0 || dup2(devnull, 1) != 1 || dup2(devnull, 2) != 2)
+        _exit(1); /* an internal failure before the gate: gone without a trace */
+    msg_to_file(log);
+    /* exit, never back into our loop; our stdio has nothing buffered that could be written
+     * twice (stderr is unbuffered, replies are write()s). */
+    exit(shim_main("launch spec", spec, len));
+}
+
+/* Forks a shim with the gate pipe as stdin. The cancel signals are blocked across the fork,
+ * so they are blocked from the instant the child exists: the server may signal the shim as
+ * soon as it has recorded the pid, before the shim took them over with its signalfd, and the
+ * default action would kill it without a record. Blocked, they wait for its signalfd. */
+static int start_shim(int gate, const char *log, const char *spec, size_t len, pid_t *pid)
+{
+    sigset_t old;
+    if (sigprocmask(SIG_BLOCK, &cancel_set, &old) != 0)
+        return errno;
+    *pid = fork();
+    if (*pid == 0)
+        run_shim(gate, log, spec, len);
+    int err = errno;
+    (void)sigprocmask(SIG_SETMASK, &old, NULL); /* cannot fail with valid arguments */
+    return *pid < 0 ? err : 0;
 }
 
 /* Field 22 (starttime) of /proc/<pid>/stat, counted from the last ')'; -1 if unreadable. */
@@ -158,7 +166,7 @@ static long long read_start_ticks(pid_t pid)
     return p == NULL ? -1 : strtoll(p + 1, NULL, 10);
 }
 
-static void handle_start(unsigned long long id, const char *spec, const char *log)
+static void handle_start(unsigned long long id, const char *log, const char *spec, size_t len)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -166,7 +174,7 @@ static void handle_start(unsigned long long id, const char *spec, const char *lo
         return;
     }
     pid_t pid = 0;
-    int rc = spawn_shim(spec, log, p[0], &pid);
+    int rc = start_shim(p[0], log, spec, len, &pid);
     close(p[0]);
     if (rc == 0)
         rc = add_gate(id, pid, p[1]);
@@ -184,65 +192,87 @@ static void handle_gate(unsigned long long id, bool open)
     if (g == NULL)
         return; /* the shim already exited (spec error): nothing to open */
     if (open && write(g->fd, "G", 1) != 1)
-        msg("gate %llu: %s", id, strerror(errno)); /* EPIPE: it exited meanwhile */
+        spawner_msg("gate %llu: %s", id, strerror(errno)); /* EPIPE: it exited meanwhile */
     drop_gate(g);
 }
 
-/* Length of the NUL-terminated field at `at`, or -1 if it is not complete yet. */
-static long field_end(size_t at)
+/* Parses a decimal number that must take the whole field and be at most max. */
+static bool parse_number(const char *field, unsigned long long max, unsigned long long *out)
 {
-    char *nul = at < inlen ? memchr(inbuf + at, '\0', inlen - at) : NULL;
-    return nul == NULL ? -1 : (long)(nul - inbuf);
+    char *rest;
+    errno = 0;
+    *out = strtoull(field, &rest, 10);
+    return *field >= '0' && *field <= '9' && errno == 0 && *rest == '\0' && *out <= max;
 }
 
-/* Handles the request at the start of inbuf; returns its length, 0 if incomplete. */
-static size_t handle_request(void)
+static _Noreturn void malformed(char op)
 {
-    const char op = inbuf[0];
+    spawner_msg("malformed request (op %d)", op);
+    exit(2);
+}
+
+/* Handles the request at req (avail bytes read so far); returns its length, 0 if incomplete. */
+static size_t handle_request(const char *req, size_t avail)
+{
+    const char op = req[0];
     const int nfields = op == 'S' ? 3 : 1;
     const char *field[3] = {0};
     size_t at = 1;
     for (int i = 0; i < nfields; i++) {
-        long end = field_end(at);
-        if (end < 0)
+        const char *nul = at < avail ? memchr(req + at, '\0', avail - at) : NULL;
+        if (nul == NULL)
             return 0;
-        field[i] = inbuf + at;
-        at = (size_t)end + 1;
+        field[i] = req + at;
+        at = (size_t)(nul - req) + 1;
     }
-    char *rest;
-    errno = 0;
-    unsigned long long id = strtoull(field[0], &rest, 10);
-    if (errno != 0 || *rest != '\0' || (op != 'S' && op != 'G' && op != 'A')) {
-        msg("malformed request (op %d)", op);
-        exit(2);
-    }
-    if (op == 'S')
-        handle_start(id, field[1], field[2]);
-    else
+    unsigned long long id, len = 0;
+    if ((op != 'S' && op != 'G' && op != 'A') || !parse_number(field[0], ~0ULL, &id) ||
+        (op == 'S' && !parse_number(field[2], SPEC_MAX_BYTES, &len)))
+        malformed(op);
+    if (op != 'S') {
         handle_gate(id, op == 'G');
-    return at;
+        return at;
+    }
+    if (avail - at < len)
+        return 0; /* the spec is still on its way */
+    handle_start(id, field[1], req + at, (size_t)len);
+    return at + (size_t)len;
+}
+
+static void resize_inbuf(size_t cap)
+{
+    char *grown = realloc(inbuf, cap);
+    if (grown == NULL) {
+        spawner_msg("out of memory for a request of %zu bytes", cap);
+        exit(1);
+    }
+    inbuf = grown;
+    incap = cap;
 }
 
 /* Returns false on EOF: the server is gone. */
 static bool read_requests(void)
 {
-    ssize_t n = read(0, inbuf + inlen, sizeof inbuf - inlen);
+    if (inlen == incap) {
+        if (incap >= MAX_REQUEST) {
+            spawner_msg("request too long");
+            exit(2);
+        }
+        resize_inbuf(incap * 2 < MAX_REQUEST ? incap * 2 : MAX_REQUEST);
+    }
+    ssize_t n = read(0, inbuf + inlen, incap - inlen);
     if (n < 0)
         return errno == EINTR || errno == EAGAIN;
     if (n == 0)
         return false;
     inlen += (size_t)n;
-    for (;;) {
-        size_t used = inlen > 0 ? handle_request() : 0;
-        if (used == 0)
-            break;
-        memmove(inbuf, inbuf + used, inlen - used);
-        inlen -= used;
-    }
-    if (inlen == sizeof inbuf) {
-        msg("request too long");
-        exit(2);
-    }
+    size_t done = 0, used;
+    while (done < inlen && (used = handle_request(inbuf + done, inlen - done)) > 0)
+        done += used;
+    memmove(inbuf, inbuf + done, inlen - done);
+    inlen -= done;
+    if (incap > INBUF_MIN && inlen <= INBUF_MIN)
+        resize_inbuf(INBUF_MIN);
     return true;
 }
 
@@ -266,29 +296,35 @@ static void reap_shims(int sigfd)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        msg("usage: execgo-spawner <shim-path>");
+    (void)argv;
+    if (argc != 1) {
+        spawner_msg("usage: execgo-spawner (requests on stdin)");
         return 2;
     }
-    shim_path = argv[1];
     pid_t parent = getppid();
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
         return 0; /* the server is already gone */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         return 1;
+    sigemptyset(&cancel_set);
+    sigaddset(&cancel_set, SIGTERM);
+    sigaddset(&cancel_set, SIGINT);
+    sigaddset(&cancel_set, SIGUSR1);
     sigemptyset(&chld_set);
     sigaddset(&chld_set, SIGCHLD);
     if (sigprocmask(SIG_BLOCK, &chld_set, NULL) != 0)
         return 1;
     int sigfd = signalfd(-1, &chld_set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sigfd < 0)
+    devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (sigfd < 0 || devnull < 0)
         return 1;
+    resize_inbuf(INBUF_MIN);
     for (;;) {
         struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            msg("poll: %s", strerror(errno));
+            spawner_msg("poll: %s", strerror(errno));
             return 1;
         }
         if (p[1].revents != 0)
@@ -300,6 +336,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < ngates; i++)
         close(gates[i].fd);
     free(gates);
+    free(inbuf);
+    close(devnull);
     close(sigfd);
     return 0;
 }

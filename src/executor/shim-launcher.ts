@@ -68,8 +68,9 @@ export type LaunchPath = 'spawner' | 'node-spawn';
 export interface ShimStart {
   /** The encoded launch spec (docs/shim-protocol.md). */
   spec: Buffer;
-  /** launch.spec: written only by a launch path whose shim reads its spec from a file. */
+  /** launch.spec: written only by the Node fallback, whose shim reads its spec from a file. */
   specPath: string;
+  /** shim.log: the fallback's shim writes its stderr there; the spawner's creates it lazily. */
   shimLogPath: string;
 }
 
@@ -96,7 +97,7 @@ export function createShimLauncher(shimPath: string, logger: Logger): ShimLaunch
   let client: SpawnerClient | undefined;
   try {
     fs.accessSync(spawnerPath, fs.constants.X_OK);
-    client = new SpawnerClient(spawnerPath, shimPath, (reason) => {
+    client = new SpawnerClient(spawnerPath, (reason) => {
       logger.warn({ spawner: spawnerPath, reason }, 'spawner died; launching shims with spawn');
     });
   } catch (error) {

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { RuntimeError } from '../core/runtime-error.js';
 import { readBootId } from './process-identity.js';
-import fs from 'node:fs';
 import type { GatedShim, ShimStart } from './shim-launcher.js';
 
 interface PendingStart {
@@ -10,17 +9,21 @@ interface PendingStart {
   onExit: () => void;
 }
 
+/** SPEC_MAX_BYTES of native/spec.h: the spawner takes a longer spec for a garbled request. */
+const SPEC_MAX_BYTES = 16 * 1024 * 1024;
+
 function field(value: string): Buffer {
   if (value.includes('\0')) throw new RuntimeError('launch_failed', 'path contains NUL');
   return Buffer.from(`${value}\0`);
 }
 
 /**
- * Client of `execgo-spawner` (native/spawner.c): a small C process that starts every shim
- * with posix_spawn, so the Node process (tens of MiB, whose fork is slow and blocks the event
- * loop) never forks per task. It holds the gate pipes; if it dies, every unopened gate closes
- * and those shims leave no trace, as with Node's own pipe. Requests are an op byte plus
- * NUL-terminated fields; replies are lines (see the C file).
+ * Client of `execgo-spawner` (native/spawner.c): a small C process that forks every shim
+ * (a zygote: the shim code is linked into it, no exec per task), so the Node process (tens
+ * of MiB, whose fork is slow and blocks the event loop) never forks per task. It holds the
+ * gate pipes; if it dies, every unopened gate closes and those shims leave no trace, as with
+ * Node's own pipe. Requests are an op byte plus NUL-terminated fields, the start request
+ * followed by the spec's bytes (no launch.spec file); replies are lines (see the C file).
  */
 export class SpawnerClient {
   private readonly child: ChildProcess;
@@ -31,8 +34,8 @@ export class SpawnerClient {
   private isAlive = true;
 
   /** Starts the spawner; `onDeath` runs once if it exits while the runtime still needs it. */
-  constructor(spawnerPath: string, shimPath: string, onDeath: (reason: string) => void) {
-    this.child = spawn(spawnerPath, [shimPath], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
+  constructor(spawnerPath: string, onDeath: (reason: string) => void) {
+    this.child = spawn(spawnerPath, [], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
     const die = (reason: string): void => {
       if (!this.isAlive) return;
       this.isAlive = false;
@@ -56,18 +59,24 @@ export class SpawnerClient {
     return this.isAlive;
   }
 
-  /** Starts a shim waiting at its gate; `onExit` runs when the shim exits. */
+  /**
+   * Starts a shim waiting at its gate; `onExit` runs when the shim exits. The spec goes over
+   * the pipe, length-prefixed (it is NUL-separated itself); the shim creates its log only if
+   * it has something to say.
+   */
   start(shim: ShimStart, onExit: () => void): Promise<GatedShim> {
     if (!this.isAlive)
       return Promise.reject(new RuntimeError('launch_failed', 'the spawner is not running'));
+    if (shim.spec.length > SPEC_MAX_BYTES)
+      return Promise.reject(new RuntimeError('launch_failed', 'the launch spec is too large'));
     const id = this.nextId++;
-    fs.writeFileSync(shim.specPath, shim.spec, { mode: 0o644 });
     this.send(
       Buffer.concat([
         Buffer.from('S'),
         field(String(id)),
-        field(shim.specPath),
         field(shim.shimLogPath),
+        field(String(shim.spec.length)),
+        shim.spec,
       ]),
     );
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, onExit }));
