@@ -131,18 +131,19 @@ export function registerTaskRoutes(
       const onAbort = (): void => controller.abort();
       request.raw.on('close', onAbort);
       shutdown.addEventListener('abort', onAbort, { once: true });
+      let json: string;
       try {
-        const json = await service.waitForTerminalJson(
+        json = await service.waitForTerminalJson(
           (request.params as { id: string }).id,
           (request.query as { timeout_ms?: number }).timeout_ms ?? 30_000,
           controller.signal,
         );
-        // An async handler that sends must return the reply (fastify's rule).
-        return reply.type('application/json; charset=utf-8').send(json);
       } finally {
         request.raw.off('close', onAbort);
         shutdown.removeEventListener('abort', onAbort);
       }
+      // An async handler that sends must return the reply (fastify's rule).
+      return reply.type('application/json; charset=utf-8').send(json);
     },
   );
 }
