@@ -25,6 +25,7 @@ export interface DispatcherDeps {
  */
 export class Dispatcher {
   private isScheduled = false;
+  private isDispatching = false;
   private isStopped = true;
   private cursor: string | undefined;
 
@@ -41,25 +42,38 @@ export class Dispatcher {
 
   /** Schedules a dispatch pass on the next turn of the event loop. */
   wake(): void {
+    this.schedule(setImmediate);
+  }
+
+  /**
+   * Returns a finished task's reservation to the ledger and looks for work that now fits —
+   * right after the finishing code, not a turn of the event loop later: a freed slot should
+   * not sit idle behind other I/O callbacks (it is what bounds `sleep`-like workloads). A
+   * task that finishes during a pass (a failed launch) schedules the next pass on the next
+   * turn, so a queue of failing launches cannot starve the event loop.
+   */
+  onTaskFinished(taskId: string): void {
+    if (this.deps.ledger.release(taskId) !== undefined) this.deps.events.emit('ledger:changed');
+    this.schedule(this.isDispatching ? setImmediate : queueMicrotask);
+  }
+
+  private schedule(defer: (callback: () => void) => unknown): void {
     if (this.isScheduled || this.isStopped) return;
     this.isScheduled = true;
-    setImmediate(() => {
+    defer(() => {
       this.isScheduled = false;
       if (this.isStopped) return;
+      this.isDispatching = true;
       try {
         this.dispatchNow();
       } catch (error) {
         // A storage fault must not take the server (and every re-attach) down; the sweep
         // wakes the dispatcher again once storage is back.
         this.deps.logger.error({ err: error }, 'dispatch pass failed');
+      } finally {
+        this.isDispatching = false;
       }
     });
-  }
-
-  /** Returns a finished task's reservation to the ledger and looks for work that now fits. */
-  onTaskFinished(taskId: string): void {
-    if (this.deps.ledger.release(taskId) !== undefined) this.deps.events.emit('ledger:changed');
-    this.wake();
   }
 
   /** One dispatch pass: reserve and launch everything that fits now. */
