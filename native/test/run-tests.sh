@@ -10,17 +10,7 @@ source "$here/test-lib.sh"
 SHIM=$(realpath "${1:-$here/../build/execgo-shim-asan}")
 [[ -x $SHIM ]] || { echo "no shim binary at $SHIM" >&2; exit 1; }
 
-T=$(mktemp -d)
-# Tests run in subshells, so what must be undone at the end is listed in files:
-# $T/strays (pids a failed test may have left running) and $T/cgroups (dirs to remove).
-touch "$T/strays" "$T/cgroups"
-cleanup() {
-    local pid
-    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$T/strays"
-    remove_cgroups
-    rm -rf "$T"
-}
-trap cleanup EXIT
+make_test_dir
 
 m=0 # per-test task counter (newtask)
 

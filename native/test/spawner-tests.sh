@@ -9,19 +9,11 @@ set -euo pipefail
 source "$(cd "$(dirname "$0")" && pwd)/test-lib.sh"
 TEST_PREFIX='spawner '
 SPAWNER=$(realpath "$1")
-T=$(mktemp -d)
-touch "$T/strays" "$T/cgroups"
+make_test_dir
 # The shims' stderr is /dev/null: sanitizer reports (a forked shim's leak check at its exit
 # too) go to files instead, checked after each test and at the end.
 export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$T/sanitizer"
 export UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$T/sanitizer"
-cleanup() {
-    local pid
-    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$T/strays"
-    remove_cgroups
-    rm -rf "$T"
-}
-trap cleanup EXIT
 
 # spec name exe args...: writes $T/name.spec (the bytes to send; the shim never sees a spec
 # file) for a task in the dir $T/name running exe with args. SPEC_EXTRA (an array, set

@@ -67,6 +67,21 @@ make_cgroup() {
 }
 
 # Kills whatever is left in the cgroups make_cgroup created and removes them.
+# make_test_dir: a fresh $T, removed at exit together with what the tests left there. Tests
+# run in subshells, so what must be undone at the end is listed in files: $T/strays (pids a
+# failed test may have left running) and $T/cgroups (dirs to remove).
+make_test_dir() {
+    T=$(mktemp -d)
+    touch "$T/strays" "$T/cgroups"
+    trap cleanup_test_dir EXIT
+}
+cleanup_test_dir() {
+    local pid
+    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$T/strays"
+    remove_cgroups
+    rm -rf "$T"
+}
+
 remove_cgroups() {
     local dir
     [[ -e $T/cgroups ]] || return 0
