@@ -87,10 +87,9 @@ export class TaskFinisher {
     }
     // The caller read the row after the shim's identity (and launch record) was committed;
     // the start is taken from the exit record, in the same commit as the end.
-    const current = record;
-    const dirs = current.launch?.cgroupDirs ?? [];
+    const dirs = record.launch?.cgroupDirs ?? [];
     const cgroup = this.deps.cgroups.report(dirs);
-    const { limits } = current.spec;
+    const { limits } = record.spec;
     const outcome = classifyOutcome(
       exit,
       {
@@ -118,14 +117,14 @@ export class TaskFinisher {
         data: { term_sent_at_ms: exit.termSentAtMs, forced_kill: exit.forcedKill },
       });
     const started =
-      current.pid === undefined &&
+      record.pid === undefined &&
       exit.pid !== undefined &&
       exit.pgid !== undefined &&
       exit.startedAtMs !== undefined
         ? { pid: exit.pid, pgid: exit.pgid, startedAt: exit.startedAtMs }
         : undefined;
     this.complete(
-      current,
+      record,
       outcome,
       {
         outcome,
