@@ -44,6 +44,14 @@ function collectOverrides(
   return overrides;
 }
 
+/**
+ * The per-runtime cgroup level (`rt-…`) of a data dir: two runtimes on one host never touch
+ * each other's tasks, and one restarted on the same data dir finds its own.
+ */
+export function nameRuntimeCgroup(dataDir: string): string {
+  return `rt-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`;
+}
+
 function probeHostCgroups(
   config: RuntimeConfig,
   warnings: string[],
@@ -59,7 +67,7 @@ function probeHostCgroups(
       hierarchies,
       cgroupRoot: config.cgroupRoot,
       swapPresent: detectSwap(),
-      instance: `rt-${createHash('sha256').update(config.dataDir).digest('hex').slice(0, 12)}`,
+      instance: nameRuntimeCgroup(config.dataDir),
       probeName: `probe-${process.pid}`,
     },
     warnings,

@@ -4,6 +4,7 @@ import {
   runCli,
   shell,
   startServerProcess,
+  stopServerProcesses,
   type ServerProcess,
 } from '../support/runtime-harness.js';
 
@@ -15,8 +16,7 @@ describe('CLI logs and list', () => {
     url = `http://127.0.0.1:${server.port}`;
   });
   after(async () => {
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await stopServerProcesses([server]);
   });
 
   it('logs -f follows a running task to its end; logs --tail prints the end', async () => {

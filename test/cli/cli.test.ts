@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli, startServerProcess, type ServerProcess } from '../support/runtime-harness.js';
+import {
+  runCli,
+  startServerProcess,
+  stopServerProcesses,
+  type ServerProcess,
+} from '../support/runtime-harness.js';
 
 describe('CLI against a real serve process', () => {
   let server: ServerProcess;
@@ -12,8 +17,7 @@ describe('CLI against a real serve process', () => {
     url = `http://127.0.0.1:${server.port}/`; // trailing slash must be tolerated
   });
   after(async () => {
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await stopServerProcesses([server]);
   });
 
   it('run submits, waits and prints the final status as JSON', async () => {
@@ -145,5 +149,6 @@ describe('serve flags', () => {
       if (Date.now() > deadline) assert.fail('task did not finish after the server stopped');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    await stopServerProcesses([server]); // its task's cgroup, left by design, goes now
   });
 });

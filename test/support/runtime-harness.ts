@@ -5,9 +5,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import { resolveCgroupHierarchies } from '../../src/capabilities/parse-cgroup-layout.js';
+import { nameRuntimeCgroup } from '../../src/capabilities/probe-capabilities.js';
 import { loadConfig, type ConfigInput } from '../../src/config/load-config.js';
 import type { TaskStatusResponse } from '../../src/contract/task-status.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { killCgroup, removeCgroupDir } from '../../src/sandbox/cgroup-files.js';
+import { removeParentIfEmpty } from '../../src/sandbox/hierarchy-task-cgroups.js';
 
 /** Repository root (tests run from dist/test/..., sources and bin stay at the root). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -137,8 +141,41 @@ export async function startTestRuntime(
     runtime,
     api: new ApiClient(`http://127.0.0.1:${port}`),
     dataDir,
-    stop: () => runtime.stop(),
+    stop: async () => {
+      await runtime.stop();
+      removeRuntimeCgroups(config.dataDir);
+    },
   };
+}
+
+/**
+ * After a runtime stopped: kills what is left in its task cgroups (tasks still running when a
+ * test ended; a stopping runtime leaves them to their supervisors by design) and removes the
+ * cgroups, so no test leaves processes or cgroups behind on the host. Default cgroup root only.
+ */
+export function removeRuntimeCgroups(dataDir: string): void {
+  const hierarchies = resolveCgroupHierarchies(
+    fs.readFileSync('/proc/self/mountinfo', 'utf8'),
+    fs.readFileSync('/proc/self/cgroup', 'utf8'),
+  );
+  const ownDirs = [hierarchies.unifiedDir, ...Object.values(hierarchies.v1Dirs)];
+  for (const own of new Set(ownDirs)) {
+    if (own === undefined) continue;
+    const parent = path.join(own, 'execgo-runtime', nameRuntimeCgroup(path.resolve(dataDir)));
+    let names: string[];
+    try {
+      names = fs.readdirSync(parent);
+    } catch {
+      continue; // none on this hierarchy
+    }
+    for (const name of names) {
+      const dir = path.join(parent, name);
+      if (!fs.statSync(dir).isDirectory()) continue;
+      killCgroup(dir);
+      removeCgroupDir(dir);
+    }
+    removeParentIfEmpty(parent);
+  }
 }
 
 /** A runtime started as a separate `execgo-runtime serve` process (for CLI and crash tests). */
@@ -208,13 +245,18 @@ export async function startServerProcess(
   return { child, api: new ApiClient(`http://127.0.0.1:${port}`), port, dataDir, exited, logLines };
 }
 
-/** SIGTERMs every server process of a test that is still running and waits for each. */
+/**
+ * SIGTERMs every server process of a test that is still running, waits for each, and removes
+ * what its tasks left in cgroups.
+ */
 export async function stopServerProcesses(servers: readonly ServerProcess[]): Promise<void> {
-  for (const server of servers)
+  for (const server of servers) {
     if (server.child.exitCode === null && server.child.signalCode === null) {
       server.child.kill('SIGTERM');
       await server.exited;
     }
+    removeRuntimeCgroups(server.dataDir);
+  }
 }
 
 /** Runs the CLI to completion and captures its output. */
