@@ -43,19 +43,22 @@ export interface EventRow {
 /** Every statement the store runs, prepared once per database. */
 export function prepareStatements(db: SqliteDatabase) {
   return {
-    insertTask: db.prepare<{
-      task_id: string;
-      status: TaskStatus;
-      tenant: string | null;
-      owner: string | null;
-      spec_json: string;
-      plan_json: string;
-      reservation_json: string;
-      created_at: number;
-      updated_at: number;
-      idempotency_key: string | null;
-      request_hash: string | null;
-    }>(
+    insertTask: db.prepare<
+      Pick<
+        TaskRow,
+        | 'task_id'
+        | 'status'
+        | 'tenant'
+        | 'owner'
+        | 'spec_json'
+        | 'plan_json'
+        | 'reservation_json'
+        | 'created_at'
+        | 'updated_at'
+        | 'idempotency_key'
+        | 'request_hash'
+      >
+    >(
       `INSERT INTO tasks (task_id, status, tenant, owner, spec_json, plan_json,
          reservation_json, created_at, updated_at, idempotency_key, request_hash)
        VALUES (@task_id, @status, @tenant,
