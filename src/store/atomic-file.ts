@@ -22,6 +22,25 @@ export function writeFileAtomic(
   if (options.durable) syncDirectory(path.dirname(file));
 }
 
+/**
+ * Creates a file that must not exist yet (O_EXCL), optionally fsynced. For files in a
+ * directory nobody reads before a commit that follows (a new task's files): no temp file
+ * and rename are needed to hide a torn write. The caller syncs the directory.
+ */
+export function writeNewFile(
+  file: string,
+  data: string | Buffer,
+  options: { durable: boolean; mode?: number },
+): void {
+  const fd = fs.openSync(file, 'wx', options.mode ?? 0o644);
+  try {
+    fs.writeFileSync(fd, data);
+    if (options.durable) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Makes a rename or create in `dir` durable. */
 export function syncDirectory(dir: string): void {
   const fd = fs.openSync(dir, 'r');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { TaskSpec } from '../core/task-spec.js';
 import type { TaskStatusResponse } from '../contract/task-status.js';
 import { RuntimeError } from '../core/runtime-error.js';
-import { syncDirectory, writeFileAtomic } from './atomic-file.js';
+import { syncDirectory, writeFileAtomic, writeNewFile } from './atomic-file.js';
 import { scriptPath, type TaskPaths } from './task-paths.js';
 
 /**
@@ -16,20 +16,37 @@ export function createTaskFiles(
   spec: TaskSpec,
   durable: boolean,
 ): string | undefined {
-  fs.rmSync(paths.taskDir, { recursive: true, force: true });
-  fs.mkdirSync(paths.taskDir, { recursive: true, mode: 0o755 });
+  makeFreshDirectory(paths.taskDir);
   fs.mkdirSync(paths.workspaceRoot, { mode: 0o755 });
-  writeFileAtomic(paths.requestPath, `${JSON.stringify(spec, null, 2)}\n`, { durable });
+  writeNewFile(paths.requestPath, `${JSON.stringify(spec, null, 2)}\n`, { durable });
   // The logs are created by the shim (O_CREAT); readers treat a missing log as empty.
   let script: string | undefined;
   if (spec.execution.kind === 'script') {
     script = scriptPath(paths.taskDir, spec.execution.interpreter);
-    fs.writeFileSync(script, spec.execution.script, { mode: 0o700 });
+    writeNewFile(script, spec.execution.script, { durable, mode: 0o700 });
   }
   if (spec.execution.stdin !== undefined)
-    fs.writeFileSync(paths.stdinPath, spec.execution.stdin, { mode: 0o600 });
-  if (durable) syncDirectory(paths.taskDir);
+    writeNewFile(paths.stdinPath, spec.execution.stdin, { durable, mode: 0o600 });
+  if (durable) {
+    syncDirectory(paths.taskDir);
+    syncDirectory(path.dirname(paths.taskDir));
+  }
   return script;
+}
+
+/**
+ * Creates an empty directory: the usual case is one mkdir. A leftover of a submission that
+ * crashed before its commit (same task id) is removed first; a missing parent is created.
+ */
+function makeFreshDirectory(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { mode: 0o755 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') fs.rmSync(dir, { recursive: true, force: true });
+    else if (code !== 'ENOENT') throw error;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  }
 }
 
 /**
