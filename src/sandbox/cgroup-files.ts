@@ -44,6 +44,16 @@ function pauseMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** One rmdir of a cgroup directory: true once it is gone, false if it is busy or failed. */
+export function tryRemoveCgroupDir(dir: string): boolean {
+  try {
+    fs.rmdirSync(dir);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
 /**
  * Removes an (empty) cgroup directory. rmdir is the only way (files inside cannot be
  * unlinked); EBUSY right after the last process exited is retried briefly; absence is fine.

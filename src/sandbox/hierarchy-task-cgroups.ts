@@ -6,11 +6,11 @@ import type { CgroupReport } from '../executor/outcome.js';
 import {
   hasCgroupFile,
   killCgroup,
-  listCgroupPids,
   parseFlatKeyed,
   parseSingleNumber,
   readCgroupFile,
   removeCgroupDir,
+  tryRemoveCgroupDir,
   writeCgroupFile,
 } from './cgroup-files.js';
 import type { CgroupLimits, CreatedCgroups, TaskCgroups } from './task-cgroups.js';
@@ -182,14 +182,25 @@ function readCpuMs(
   return undefined;
 }
 
-/** Reads what a task's cgroups recorded: OOM kills, peak memory, CPU time. */
-export function reportTaskCgroups(dirs: readonly string[]): CgroupReport | undefined {
+/** Whether a cgroup directory has the memory controller's files, by looking. */
+function hasMemoryFiles(dir: string): boolean {
+  return hasCgroupFile(dir, 'memory.oom_control') || hasCgroupFile(dir, 'memory.events');
+}
+
+/**
+ * Reads what a task's cgroups recorded: OOM kills, peak memory, CPU time. `hasMemory` tells
+ * which directories hold the memory controller; by default each one is looked at.
+ */
+export function reportTaskCgroups(
+  dirs: readonly string[],
+  hasMemory: (dir: string) => boolean = hasMemoryFiles,
+): CgroupReport | undefined {
   if (dirs.length === 0) return undefined;
   let oomKills = 0;
   let memoryPeakBytes: number | undefined;
   for (const dir of dirs) {
     // Only the hierarchy holding the memory controller has these files.
-    if (!hasCgroupFile(dir, 'memory.oom_control') && !hasCgroupFile(dir, 'memory.events')) continue;
+    if (!hasMemory(dir)) continue;
     oomKills += readOomKills(dir);
     memoryPeakBytes ??= readMemoryPeak(dir);
   }
@@ -210,6 +221,12 @@ export function createTaskCgroups(placement: CgroupPlacement): TaskCgroups {
   // and removing them around every task of a sequential workload doubled the cgroupfs work
   // per task. A SIGKILLed server may leave an empty one; the next start removes it.
   const readyParents = new Set<string>();
+  const memoryParents = new Set(
+    [
+      placement.v1Parents.memory,
+      placement.unifiedControllers.memory ? placement.unifiedParent : undefined,
+    ].filter((parent) => parent !== undefined),
+  );
   const idleTimers = new Map<string, NodeJS.Timeout>();
   const ensure = (parent: string, v2Controllers: readonly string[]): void => {
     clearTimeout(idleTimers.get(parent));
@@ -230,8 +247,13 @@ export function createTaskCgroups(placement: CgroupPlacement): TaskCgroups {
   };
   const remove = (dirs: readonly string[]): void => {
     for (const dir of dirs) {
-      if (listCgroupPids(dir).length > 0) killCgroup(dir);
-      if (removeCgroupDir(dir)) removeWhenIdle(path.dirname(dir));
+      // Usually empty already (the shim reaped the whole tree before its exit record): one
+      // rmdir. Anything left (a failed launch, a lost shim) is killed first.
+      if (!tryRemoveCgroupDir(dir)) {
+        killCgroup(dir);
+        if (!removeCgroupDir(dir)) continue;
+      }
+      removeWhenIdle(path.dirname(dir));
     }
   };
   return {
@@ -256,7 +278,8 @@ export function createTaskCgroups(placement: CgroupPlacement): TaskCgroups {
         );
       }
     },
-    report: reportTaskCgroups,
+    // The placement says where the memory controller is: no probing of files per task.
+    report: (dirs) => reportTaskCgroups(dirs, (dir) => memoryParents.has(path.dirname(dir))),
     remove,
     close(): void {
       for (const [parent, timer] of idleTimers) {

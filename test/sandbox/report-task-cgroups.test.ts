@@ -63,6 +63,18 @@ await test('reportTaskCgroups', async (t) => {
     });
   });
 
+  await t.test('the placement says which directory holds memory: others are not read', () => {
+    const unified = make({
+      'cpu.stat': 'usage_usec 10\nuser_usec 4000\nsystem_usec 1000\n',
+      'memory.events': 'oom_kill 1\n',
+      'memory.peak': '4096\n',
+    });
+    assert.deepEqual(
+      reportTaskCgroups([unified], () => false),
+      { oomKilled: false, userCpuMs: 4, systemCpuMs: 1 },
+    );
+  });
+
   await t.test('no cgroups: nothing to report', () => {
     assert.equal(reportTaskCgroups([]), undefined);
   });
