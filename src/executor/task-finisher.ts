@@ -90,6 +90,7 @@ export class TaskFinisher {
     const dirs = record.launch?.cgroupDirs ?? [];
     const cgroup = this.deps.cgroups.report(dirs);
     const { limits } = record.spec;
+    const logSizes = { stdout: fileSize(paths.stdoutPath), stderr: fileSize(paths.stderrPath) };
     const outcome = classifyOutcome(
       exit,
       {
@@ -98,7 +99,7 @@ export class TaskFinisher {
         ...(limits.memory_bytes === undefined ? {} : { memoryBytes: limits.memory_bytes }),
         ...(limits.idle_timeout_ms === undefined ? {} : { idleTimeoutMs: limits.idle_timeout_ms }),
         logMaxBytes: limits.log_max_bytes,
-        largestLogBytes: Math.max(fileSize(paths.stdoutPath), fileSize(paths.stderrPath)),
+        largestLogBytes: Math.max(logSizes.stdout, logSizes.stderr),
       },
       cgroup,
     );
@@ -132,6 +133,7 @@ export class TaskFinisher {
         updatedAt: this.deps.clock.now(),
         exit,
         ...(cgroup === undefined ? {} : { cgroup }),
+        logSizes,
       },
       events,
       started,

@@ -20,11 +20,22 @@ function artifactsOf(record: TaskRecord, paths: TaskPaths): TaskStatusResponse['
   };
 }
 
+/** Sizes of a finished task's logs, when the caller already knows them. */
+export interface LogSizes {
+  stdout: number;
+  stderr: number;
+}
+
 /** The status of a task that has not finished, assembled from its row and its logs. */
-export function buildLiveSnapshot(record: TaskRecord, paths: TaskPaths): TaskStatusResponse {
+export function buildLiveSnapshot(
+  record: TaskRecord,
+  paths: TaskPaths,
+  logSizes?: LogSizes,
+): TaskStatusResponse {
   if (record.result !== undefined) return record.result;
-  const stdout = readOutputPreview(paths.stdoutPath, record.spec.limits.stdout_max_bytes);
-  const stderr = readOutputPreview(paths.stderrPath, record.spec.limits.stderr_max_bytes);
+  const { limits } = record.spec;
+  const stdout = readOutputPreview(paths.stdoutPath, limits.stdout_max_bytes, logSizes?.stdout);
+  const stderr = readOutputPreview(paths.stderrPath, limits.stderr_max_bytes, logSizes?.stderr);
   const metadata = record.spec.metadata;
   return {
     task_id: record.taskId,
@@ -79,6 +90,8 @@ export interface TerminalFacts {
   updatedAt: number;
   exit?: ExitRecord;
   cgroup?: CgroupReport;
+  /** Known once the shim has exited: its logs can no longer grow. */
+  logSizes?: LogSizes;
 }
 
 /**
@@ -90,7 +103,7 @@ export function buildTerminalSnapshot(
   paths: TaskPaths,
   facts: TerminalFacts,
 ): TaskStatusResponse {
-  const live = buildLiveSnapshot({ ...record, result: undefined }, paths);
+  const live = buildLiveSnapshot({ ...record, result: undefined }, paths, facts.logSizes);
   const startedAt = facts.exit?.startedAtMs ?? record.startedAt;
   const pid = facts.exit?.pid ?? record.pid;
   const pgid = facts.exit?.pgid ?? record.pgid;

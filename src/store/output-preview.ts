@@ -29,8 +29,15 @@ export function trimIncompleteUtf8(buf: Buffer): number {
 /**
  * Reads at most `maxBytes` from the start of a log file. The file on disk stays whole;
  * invalid UTF-8 becomes U+FFFD (lossy, as the contract says). A missing file reads as empty.
+ * `knownBytes` is the size of a log that can no longer grow (its task ended): an empty one
+ * is not opened at all.
  */
-export function readOutputPreview(file: string, maxBytes: number): OutputPreview {
+export function readOutputPreview(
+  file: string,
+  maxBytes: number,
+  knownBytes?: number,
+): OutputPreview {
+  if (knownBytes === 0) return { text: '', truncated: false, totalBytes: 0 };
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');

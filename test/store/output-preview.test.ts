@@ -20,6 +20,16 @@ describe('readOutputPreview', () => {
     assert.equal(fs.statSync(file).size, 6);
   });
 
+  it('does not open a finished log whose size is known to be zero', () => {
+    fs.writeFileSync(file, 'late');
+    assert.deepEqual(readOutputPreview(file, 10, 0), { text: '', truncated: false, totalBytes: 0 });
+    assert.deepEqual(readOutputPreview(file, 10, 4), {
+      text: 'late',
+      truncated: false,
+      totalBytes: 4,
+    });
+  });
+
   it('never splits a multi-byte character at the cap', () => {
     fs.writeFileSync(file, 'aé€😀');
     for (let cap = 1; cap <= 10; cap++)
