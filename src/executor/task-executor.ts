@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import type { Clock } from '../core/clock.js';
@@ -87,9 +86,9 @@ export class TaskExecutor {
           : {}),
       });
       cgroupDirs = cgroups.dirs;
+      // No stale start or exit record can be here: a task is launched once, or again only
+      // after recovery requeued it, and requeueing removes them (recovery.ts).
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups);
-      for (const file of [paths.startRecordPath, paths.exitRecordPath])
-        fs.rmSync(file, { force: true });
       const shim = await this.launcherOrCreate().start(
         {
           spec: encodeLaunchSpec(spec),
