@@ -57,8 +57,15 @@ export interface Runtime {
 export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Runtime {
   const env = options.env ?? process.env;
   const clock = options.clock ?? systemClock;
+  // Synchronous writes: a line is out before the next step runs, so the log of a server that
+  // was SIGKILLed ends where it died; and a write(2) costs less than pino's default
+  // asynchronous fs.write through the libuv thread pool (docs/performance.md).
   const logger =
-    options.logger ?? pino({ level: config.logLevel, base: { runtime_id: config.runtimeId } });
+    options.logger ??
+    pino(
+      { level: config.logLevel, base: { runtime_id: config.runtimeId } },
+      pino.destination({ dest: 1, sync: true }),
+    );
   const tasksRoot = path.join(config.dataDir, 'tasks');
   const notifyDir = path.join(config.dataDir, 'notify');
   fs.mkdirSync(tasksRoot, { recursive: true });
