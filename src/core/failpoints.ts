@@ -7,7 +7,6 @@ export const FAILPOINT_NAMES = [
   'after-submit-commit',
   'after-reserve-commit',
   'after-shim-spawn',
-  'after-shim-recorded',
   'after-gate-recorded',
   'after-kill-recorded',
   'after-exit-observed',

@@ -18,8 +18,9 @@ export interface ProcessIdentity {
 export interface LaunchRecord {
   cgroupDirs: string[];
   /**
-   * Set (durably) just before the gate byte is written. Absent means the gate was provably
-   * never opened, so the program never started and the task may be queued again.
+   * When the gate was opened: committed with the shim's identity, before the gate byte is
+   * written, so a crash in between errs on the safe side (possibly started, never re-run).
+   * Optional only for rows of runtimes that committed the two separately.
    */
   gateOpenedAt?: number;
 }

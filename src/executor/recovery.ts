@@ -77,19 +77,6 @@ function recoverRunning(deps: RecoveryDeps, record: TaskRecord, summary: Recover
     summary.finishedFromRecord++;
     return;
   }
-  if (isNeverGated(deps, record)) {
-    // Closed gate: the shim exits on EOF without a trace; make sure it is gone before the
-    // task can be launched again (identity re-checked, so a reused pid is never touched).
-    signalIfSame(record.shim, 'SIGKILL');
-    requeue(
-      deps,
-      record,
-      'server stopped before the supervisor gate was opened; the program never started, queued again',
-      { action: 'requeued', found: 'gate_never_opened', shim_pid: record.shim.pid },
-    );
-    summary.requeued++;
-    return;
-  }
   if (isSameProcessAlive(record.shim)) {
     finisher.recordStartFromShim(record);
     deps.store.appendEvent(record.taskId, deps.clock.now(), {
@@ -114,17 +101,6 @@ function recoverRunning(deps: RecoveryDeps, record: TaskRecord, summary: Recover
     },
   ]);
   summary.lost++;
-}
-
-/**
- * True when the gate was provably never opened: no gate mark in the row (it is committed
- * before the gate byte is written) and no record that the program ran.
- */
-function isNeverGated(deps: RecoveryDeps, record: TaskRecord): boolean {
-  if (record.launch === undefined || record.launch.gateOpenedAt !== undefined) return false;
-  if (record.pid !== undefined) return false;
-  const paths = deps.pathsOf(record.taskId);
-  return !fs.existsSync(paths.startRecordPath) && !fs.existsSync(paths.exitRecordPath);
 }
 
 function requeue(deps: RecoveryDeps, record: TaskRecord, message: string, data: object): void {

@@ -40,8 +40,8 @@ function describeError(error: unknown): RuntimeError {
 /**
  * Starts tasks under their shims and follows them to the end. The server only writes state
  * and reads records; the shim owns the process. A task is launched in this order, each step
- * durable before the next: row `running` with reservation → launch.spec → shim spawned at
- * its gate → shim identity committed → gate opened.
+ * durable before the next: row `running` with reservation → shim spawned at its gate →
+ * shim identity and gate mark committed → gate opened (docs/recovery.md).
  */
 export class TaskExecutor {
   private isStopped = false;
@@ -105,13 +105,6 @@ export class TaskExecutor {
         return;
       }
       deps.failpoints.hit('after-shim-spawn');
-      try {
-        deps.store.recordShim(record.taskId, shim.identity, { cgroupDirs }, deps.clock.now());
-      } catch (error) {
-        shim.abort();
-        throw error;
-      }
-      deps.failpoints.hit('after-shim-recorded');
       // A kill that arrived while the launch was in flight found no shim to signal; it is
       // stored, so honour it here: the program is never started.
       if (deps.store.isKillRequested(record.taskId)) {
@@ -123,8 +116,12 @@ export class TaskExecutor {
         });
         return;
       }
+      // Identity and gate mark in one commit, before the gate byte: recovery can always find
+      // the shim, and a crash before the byte errs on the safe side (never re-run). Nothing
+      // runs between the kill check above and this commit (synchronous code).
       try {
-        deps.store.recordGateOpening(record.taskId, deps.clock.now());
+        const at = deps.clock.now();
+        deps.store.recordShim(record.taskId, shim.identity, { cgroupDirs, gateOpenedAt: at }, at);
       } catch (error) {
         shim.abort();
         throw error;

@@ -112,11 +112,6 @@ export function prepareStatements(db: SqliteDatabase) {
          boot_id = @boot_id, launch_json = @launch_json, updated_at = @at
        WHERE task_id = @task_id AND status = 'running'`,
     ),
-    recordGateOpening: db.prepare<{ task_id: string; at: number }>(
-      `UPDATE tasks SET launch_json = json_set(launch_json, '$.gateOpenedAt', @at),
-         updated_at = @at
-       WHERE task_id = @task_id AND status = 'running' AND launch_json IS NOT NULL`,
-    ),
     recordStarted: db.prepare<{
       task_id: string;
       pid: number;

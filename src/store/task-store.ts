@@ -218,14 +218,6 @@ export class TaskStore {
     });
   }
 
-  /**
-   * Commits that the gate is about to be opened. Written before the gate byte, so a crash in
-   * between errs on the safe side: the task is treated as possibly started, never re-run.
-   */
-  recordGateOpening(taskId: string, at: number): void {
-    this.statements.recordGateOpening.run({ task_id: taskId, at });
-  }
-
   /** The program is running: pid/pgid and the real start time. Idempotent. */
   recordStarted(taskId: string, started: StartedFacts, at: number): boolean {
     return this.db.transaction(() => this.applyStarted(taskId, started, at))();

@@ -59,7 +59,6 @@ const INCARNATIONS: readonly string[] = [
   'running',
   'after-shim-spawn',
   'after-exit-observed',
-  'after-shim-recorded',
   'after-kill-recorded',
   'after-result-written',
   'running',

@@ -69,7 +69,7 @@ describe('crash windows (failpoints)', () => {
     await stopServer(second);
   });
 
-  for (const point of ['after-reserve-commit', 'after-shim-spawn', 'after-shim-recorded']) {
+  for (const point of ['after-reserve-commit', 'after-shim-spawn']) {
     test(`${point}: the program never started, so it is queued again and runs once`, async () => {
       const dataDir = makeDataDir();
       const first = await start(dataDir, [point]);
