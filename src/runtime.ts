@@ -200,6 +200,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
           guard('supervision sweep', () => {
             executor.sweep();
             watcher.scan();
+            dispatcher.resync();
             dispatcher.wake();
           }),
           config.dispatchPollIntervalMs,

@@ -6,7 +6,8 @@ import type { RuntimeEvents } from '../core/runtime-events.js';
 import type { TaskExecutor } from '../executor/task-executor.js';
 import { selectDispatchable, type WaitingTask } from '../ledger/fair-dispatch.js';
 import type { ResourceLedger } from '../ledger/resource-ledger.js';
-import type { TaskStore } from '../store/task-store.js';
+import type { TaskStore, WaitingRow } from '../store/task-store.js';
+import { WaitingQueue } from './waiting-queue.js';
 
 export interface DispatcherDeps {
   store: TaskStore;
@@ -18,22 +19,64 @@ export interface DispatcherDeps {
   failpoints: Failpoints;
 }
 
+function toWaitingTask(row: WaitingRow): WaitingTask {
+  return {
+    task_id: row.taskId,
+    ...(row.tenant === undefined ? {} : { tenant: row.tenant }),
+    reservation: row.reservation,
+    seq: row.queueSeq,
+  };
+}
+
 /**
  * Moves accepted tasks to running when they fit. Woken by submissions and completions (no
  * busy polling); several wake-ups in one tick coalesce into one pass. Fairness across
- * tenants and FIFO within one come from `selectDispatchable`.
+ * tenants and FIFO within one come from `selectDispatchable`, over the in-memory queue.
  */
 export class Dispatcher {
   private isScheduled = false;
   private isDispatching = false;
   private isStopped = true;
   private cursor: string | undefined;
+  private readonly waiting = new WaitingQueue();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
+  /** Loads the queue from the database (after recovery) and starts dispatching. */
   start(): void {
+    this.waiting.load(this.deps.store.listWaiting().map(toWaitingTask));
     this.isStopped = false;
     this.wake();
+  }
+
+  /** How many accepted tasks wait (the in-memory queue; no COUNT over the index per submit). */
+  get queued(): number {
+    return this.waiting.size;
+  }
+
+  /** A task was committed as accepted (submit). */
+  enqueue(row: WaitingRow): void {
+    this.waiting.add(toWaitingTask(row));
+  }
+
+  /** An accepted task was cancelled: it will never be started. */
+  forget(taskId: string): void {
+    this.waiting.remove(taskId);
+  }
+
+  /**
+   * Compares the in-memory queue with the database and reloads it if they differ (the sweep
+   * calls this; every change to both happens in one synchronous step, so between callbacks
+   * they must agree). Returns whether a reload was needed.
+   */
+  resync(): boolean {
+    if (this.isStopped || this.deps.store.countAccepted() === this.waiting.size) return false;
+    this.deps.logger.warn(
+      { queued_in_memory: this.waiting.size },
+      'dispatch queue differed from the database; reloaded',
+    );
+    this.waiting.load(this.deps.store.listWaiting().map(toWaitingTask));
+    return true;
   }
 
   stop(): void {
@@ -79,14 +122,9 @@ export class Dispatcher {
   /** One dispatch pass: reserve and launch everything that fits now. */
   dispatchNow(): void {
     const { store, ledger, clock, events, failpoints } = this.deps;
-    if (ledger.getAvailable().task_slots <= 0) return;
-    const waiting: WaitingTask[] = store.listWaiting().map((row) => ({
-      task_id: row.taskId,
-      ...(row.tenant === undefined ? {} : { tenant: row.tenant }),
-      reservation: row.reservation,
-      seq: row.queueSeq,
-    }));
-    if (waiting.length === 0) return;
+    const freeSlots = ledger.getAvailable().task_slots;
+    if (freeSlots <= 0 || this.waiting.size === 0) return;
+    const waiting = this.waiting.heads(freeSlots);
     const { selected, cursor } = selectDispatchable(waiting, ledger, this.cursor);
     this.cursor = cursor;
     for (const task of selected) {
@@ -95,6 +133,8 @@ export class Dispatcher {
       const isDispatched = store.markDispatched(task.task_id, at, [
         { type: 'resource_reserved', data: task.reservation },
       ]);
+      // Started, or no longer accepted (cancelled meanwhile): not waiting either way.
+      this.waiting.remove(task.task_id);
       if (!isDispatched) continue;
       failpoints.hit('after-reserve-commit');
       ledger.reserve(task.task_id, task.reservation, task.tenant, formatTimestamp(at));

@@ -87,7 +87,7 @@ export class TaskService {
         admission,
       );
     }
-    if (store.countAccepted() >= config.maxQueuedTasks)
+    if (this.deps.dispatcher.queued >= config.maxQueuedTasks)
       throw new RuntimeError(
         'resource_limit_exceeded',
         `queue full: ${config.maxQueuedTasks} accepted tasks are already waiting`,
@@ -122,8 +122,14 @@ export class TaskService {
         message: (plan.fallback_reasons ?? []).join('; '),
         data: plan.fallback_reasons,
       });
-    this.persistAccepted(record, events);
+    const queueSeq = this.persistAccepted(record, events);
     this.deps.failpoints.hit('after-submit-commit');
+    this.deps.dispatcher.enqueue({
+      taskId: record.taskId,
+      ...(tenant === undefined ? {} : { tenant }),
+      reservation,
+      queueSeq,
+    });
     this.deps.events.emit('task:accepted', record);
     this.deps.events.emit('task:changed', record.taskId, 'accepted');
     this.deps.dispatcher.wake();
@@ -182,6 +188,7 @@ export class TaskService {
       data: { previous_status: record.status },
     };
     if (record.status === 'accepted') {
+      this.deps.dispatcher.forget(taskId);
       this.deps.finisher.finishUnstarted(
         record,
         {
@@ -222,14 +229,14 @@ export class TaskService {
   }
 
   /**
-   * Task files, then the row. A storage fault (disk full, read-only, SQLite error) becomes a
+   * Task files, then the row; returns the row's queue_seq. A storage fault (disk full, read-only, SQLite error) becomes a
    * clear `internal` error and leaves nothing half-made behind: no row means no task.
    */
-  private persistAccepted(record: TaskRecord, events: readonly NewEvent[]): void {
+  private persistAccepted(record: TaskRecord, events: readonly NewEvent[]): number {
     const paths = this.deps.pathsOf(record.taskId);
     try {
       createTaskFiles(paths, record.spec, this.deps.config.durable);
-      this.deps.store.insertAccepted(record, events);
+      return this.deps.store.insertAccepted(record, events);
     } catch (error) {
       if (error instanceof RuntimeError) throw error;
       try {

@@ -109,14 +109,17 @@ export class TaskStore {
     };
   }
 
-  /** Persists a newly accepted task with its first events. Throws `conflict` on duplicates. */
-  insertAccepted(record: TaskRecord, events: readonly NewEvent[]): void {
-    this.db.transaction(() => {
+  /**
+   * Persists a newly accepted task with its first events and returns its queue_seq. Throws
+   * `conflict` on duplicates.
+   */
+  insertAccepted(record: TaskRecord, events: readonly NewEvent[]): number {
+    return this.db.transaction(() => {
       if (this.statements.getTask.get(record.taskId) !== undefined)
         throw new RuntimeError('conflict', `task ${record.taskId} already exists`, {
           task_id: record.taskId,
         });
-      this.statements.insertTask.run({
+      const inserted = this.statements.insertTask.run({
         task_id: record.taskId,
         status: record.status,
         tenant: record.tenant ?? null,
@@ -130,6 +133,7 @@ export class TaskStore {
         request_hash: record.requestHash ?? null,
       });
       this.appendEvents(record.taskId, record.createdAt, events);
+      return Number(inserted.lastInsertRowid);
     })();
   }
 
