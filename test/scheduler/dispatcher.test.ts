@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import pino from 'pino';
+import { systemClock } from '../../src/core/clock.js';
+import { Failpoints } from '../../src/core/failpoints.js';
+import { normalizeSubmitRequest } from '../../src/core/normalize-request.js';
+import { RuntimeEvents } from '../../src/core/runtime-events.js';
+import type { TaskRecord } from '../../src/core/task-record.js';
+import type { TaskExecutor } from '../../src/executor/task-executor.js';
+import { ResourceLedger } from '../../src/ledger/resource-ledger.js';
+import { resolveExecutionPlan } from '../../src/plan/resolve-plan.js';
+import { Dispatcher } from '../../src/scheduler/dispatcher.js';
+import { openDatabase } from '../../src/store/open-database.js';
+import { TaskStore } from '../../src/store/task-store.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-dispatcher-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function accepted(taskId: string): TaskRecord {
+  const spec = normalizeSubmitRequest({
+    task_id: taskId,
+    execution: { kind: 'command', program: '/bin/true' },
+  });
+  const plan = resolveExecutionPlan(
+    spec,
+    {
+      linuxSandbox: null,
+      chroot: false,
+      namespaces: { mount: false, pid: false, uts: false, ipc: false, net: false },
+      rlimitCpu: true,
+      rlimitMemory: true,
+      cgroups: null,
+    },
+    'adaptive',
+  );
+  const now = Date.now();
+  return {
+    taskId,
+    queueSeq: 0,
+    status: 'accepted',
+    spec,
+    plan,
+    reservation: { task_slots: 1 },
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** A dispatcher over a real store and ledger; launching is recorded instead of run. */
+function setUp(name: string, slots: number) {
+  const store = new TaskStore(openDatabase(path.join(dir, `${name}.db`), { durable: false }));
+  const launched: string[] = [];
+  const executor = { launch: (record: TaskRecord) => launched.push(record.taskId) };
+  const dispatcher = new Dispatcher({
+    store,
+    ledger: new ResourceLedger({ task_slots: slots }, []),
+    executor: executor as unknown as TaskExecutor,
+    events: new RuntimeEvents(),
+    clock: systemClock,
+    logger: pino({ level: 'silent' }),
+    failpoints: new Failpoints(undefined),
+  });
+  return { store, dispatcher, launched };
+}
+
+describe('Dispatcher queue', () => {
+  it('starts what the database holds at start, FIFO, as far as slots allow', () => {
+    const { store, dispatcher, launched } = setUp('start', 2);
+    for (const id of ['t1', 't2', 't3']) store.insertAccepted(accepted(id), []);
+    dispatcher.start();
+    dispatcher.dispatchNow();
+    dispatcher.stop();
+    assert.deepEqual(launched, ['t1', 't2']);
+    assert.equal(dispatcher.queued, 1);
+    assert.equal(store.getTaskStatus('t3'), 'accepted');
+  });
+
+  it('a task the database holds but the queue missed is found by resync', () => {
+    const { store, dispatcher, launched } = setUp('resync', 4);
+    dispatcher.start();
+    store.insertAccepted(accepted('behind-its-back'), []);
+    dispatcher.dispatchNow();
+    assert.deepEqual(launched, [], 'not in the in-memory queue yet');
+    assert.equal(dispatcher.resync(), true);
+    assert.equal(dispatcher.resync(), false, 'in step now');
+    dispatcher.dispatchNow();
+    dispatcher.stop();
+    assert.deepEqual(launched, ['behind-its-back']);
+  });
+
+  it('a forgotten (cancelled) task is never started', () => {
+    const { store, dispatcher, launched } = setUp('forget', 4);
+    dispatcher.start();
+    const seq = store.insertAccepted(accepted('c1'), []);
+    dispatcher.enqueue({ taskId: 'c1', reservation: { task_slots: 1 }, queueSeq: seq });
+    dispatcher.forget('c1');
+    dispatcher.dispatchNow();
+    dispatcher.stop();
+    assert.deepEqual(launched, []);
+  });
+});
