@@ -18,8 +18,11 @@
  * before we can reap it, so it names this very process), "E id errno" (could not start),
  * "X pid code signal" (a shim we started exited; code or signal is -1).
  *
- * The gates are ours alone: when the server dies (EOF on stdin, or PR_SET_PDEATHSIG) we exit
- * and every gate that was not opened reads EOF, exactly as if the server had held the pipe.
+ * The gates are ours alone: when the server dies (EOF on stdin; PR_SET_PDEATHSIG sends SIGHUP
+ * as a backstop) we first carry out every request it wrote before it died, then exit, and
+ * every gate that was not opened reads EOF, exactly as if the server had held the pipe. The
+ * server commits a gate's opening before it writes `G`, so a `G` already in our pipe is one it
+ * meant: dying with it unread would fail a task whose program never ran (docs/recovery.md).
  * Shims are not bound to us: they lead their own sessions and keep running when we exit. */
 #include "record.h"
 #include "shim.h"
@@ -55,7 +58,8 @@ static struct gate *gates;
 static size_t ngates, capgates;
 static char *inbuf;
 static size_t inlen, incap;
-static sigset_t chld_set, cancel_set;
+static sigset_t wake_set, cancel_set;
+static bool server_gone; /* replies cannot be delivered: no new shims, just drain and go */
 static int devnull; /* the shims' stdout and stderr, opened once */
 
 static void spawner_msg(const char *fmt, ...)
@@ -68,9 +72,12 @@ static void spawner_msg(const char *fmt, ...)
     va_end(ap);
 }
 
-/* Writes one reply line; the server is gone if this fails, so we exit. */
+/* Writes one reply line. If that fails the server is gone: the requests it wrote before are
+ * still carried out (see the top), so this only stops replying. */
 static void reply(const char *fmt, ...)
 {
+    if (server_gone)
+        return;
     char line[128];
     va_list ap;
     va_start(ap, fmt);
@@ -80,8 +87,10 @@ static void reply(const char *fmt, ...)
         ssize_t n = write(1, line + off, (size_t)(len - off));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            exit(0);
+        if (n <= 0) {
+            server_gone = true;
+            return;
+        }
         off += (int)n;
     }
 }
@@ -168,6 +177,8 @@ static long long read_start_ticks(pid_t pid)
 
 static void handle_start(unsigned long long id, const char *log, const char *spec, size_t len)
 {
+    if (server_gone)
+        return; /* it could never learn the pid, so it never opens this gate: no shim */
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
         reply("E %llu %d\n", id, errno);
@@ -280,7 +291,8 @@ static void reap_shims(int sigfd)
 {
     struct signalfd_siginfo si;
     while (read(sigfd, &si, sizeof si) == sizeof si)
-        ;
+        if (si.ssi_signo == SIGHUP)
+            server_gone = true; /* PR_SET_PDEATHSIG */
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -302,7 +314,7 @@ int main(int argc, char **argv)
         return 2;
     }
     pid_t parent = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+    if (prctl(PR_SET_PDEATHSIG, SIGHUP, 0, 0, 0) != 0 || getppid() != parent)
         return 0; /* the server is already gone */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         return 1;
@@ -310,23 +322,29 @@ int main(int argc, char **argv)
     sigaddset(&cancel_set, SIGTERM);
     sigaddset(&cancel_set, SIGINT);
     sigaddset(&cancel_set, SIGUSR1);
-    sigemptyset(&chld_set);
-    sigaddset(&chld_set, SIGCHLD);
-    if (sigprocmask(SIG_BLOCK, &chld_set, NULL) != 0)
+    sigemptyset(&wake_set);
+    sigaddset(&wake_set, SIGCHLD);
+    sigaddset(&wake_set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &wake_set, NULL) != 0)
         return 1;
-    int sigfd = signalfd(-1, &chld_set, SFD_NONBLOCK | SFD_CLOEXEC);
+    int sigfd = signalfd(-1, &wake_set, SFD_NONBLOCK | SFD_CLOEXEC);
     devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (sigfd < 0 || devnull < 0)
         return 1;
     resize_inbuf(INBUF_MIN);
     for (;;) {
         struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0) {
+        /* Once the server is gone, what it wrote is all there is: stop when nothing is left
+         * (EOF, or no data at all should someone else still hold our stdin). */
+        int ready = poll(p, 2, server_gone ? 0 : -1);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             spawner_msg("poll: %s", strerror(errno));
             return 1;
         }
+        if (ready == 0)
+            break;
         if (p[1].revents != 0)
             reap_shims(sigfd);
         if (p[0].revents != 0 && !read_requests())

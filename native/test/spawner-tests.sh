@@ -102,6 +102,37 @@ test_server_gone_closes_gates() {
     expect "files left" "$(files c)" ""
 }
 
+# The server writes G and is SIGKILLed before the spawner read it (the spawner is stopped
+# here to make that certain): the spawner still opens that gate before it exits, so the
+# program the server committed to starting does run (without this the shim read EOF and
+# recovery had to fail a task that never ran).
+test_gate_written_before_server_death() {
+    spec h /bin/sh -c 'echo ran'
+    local fifo=$T/h.fifo
+    mkfifo "$fifo"
+    # The "server": starts the spawner, starts a shim, stops the spawner, writes G, dies.
+    bash -c '
+        coproc SP { exec "$1" 2>/dev/null; }
+        printf "S1\0%s\0%s\0" "$2/shim.log" "$(stat -c %s "$3")" >&"${SP[1]}"
+        cat "$3" >&"${SP[1]}"
+        read -r op _ pid _ <&"${SP[0]}"
+        echo "$SP_PID $pid" >"$4"
+        kill -STOP "$SP_PID"
+        printf "G1\0" >&"${SP[1]}"
+        kill -KILL $$
+    ' _ "$SPAWNER" "$T/h" "$T/h.spec" "$fifo" &
+    local pids
+    read -r pids <"$fifo"
+    local sp=${pids% *} shim=${pids#* }
+    echo "$sp $shim" >>"$T/strays"
+    { wait $!; } 2>/dev/null || true
+    kill -CONT "$sp"
+    wait_for "exit record" test -e "$T/h/exit"
+    expect reason "$(field h reason)" exited
+    expect stdout "$(cat "$T/h/out")" ran
+    wait_for "spawner exit" eval "! alive $sp"
+}
+
 # A shim whose gate was opened keeps supervising after the spawner died.
 test_shim_outlives_spawner() {
     spec d /bin/sleep 1
@@ -139,7 +170,7 @@ low_signals() { printf '%08x' $((16#$(sed -n "s/^$1:\s*//p" "$2") & 0x7fffffff))
 
 # The race test_early_cancel covers is too short to hit from a shell (no exec any more): check
 # the mechanism itself in a trace. The spawner blocks the cancel signals right before the fork
-# and restores its mask (SIGCHLD only) right after, so the child starts with them blocked.
+# and restores its mask (SIGCHLD and SIGHUP, its own signalfd's) right after, so the child starts with them blocked.
 test_cancel_signals_blocked_across_fork() {
     if ! command -v strace >/dev/null || ! strace -f -qq -o /dev/null /bin/true 2>/dev/null; then
         echo "# skipped: strace cannot trace here"
@@ -166,7 +197,7 @@ test_cancel_signals_blocked_across_fork() {
         /rt_sigprocmask/ { before = $0 }
         $0 ~ "= " c "$" { print before; forked = 1 }' "$trace" |
         sed 's/^[0-9]* *//; s/, 8) = 0$//')" \
-        $'rt_sigprocmask(SIG_BLOCK, [INT USR1 TERM], [CHLD]\nrt_sigprocmask(SIG_SETMASK, [CHLD], NULL'
+        $'rt_sigprocmask(SIG_BLOCK, [INT USR1 TERM], [HUP CHLD]\nrt_sigprocmask(SIG_SETMASK, [HUP CHLD], NULL'
 }
 
 # The program runs as a child of the forked shim with a clean slate: nothing of the spawner's
@@ -203,7 +234,8 @@ test_shim_fds_and_signals() {
     expect "stderr" "$(readlink "/proc/$pid2/fd/2")" /dev/null
     expect "fd 3" "$(readlink "/proc/$pid2/fd/3")" "anon_inode:[signalfd]"
     expect ignored "$(low_signals SigIgn "/proc/$pid2/status")" 00001001 # SIGHUP, SIGPIPE
-    expect blocked "$(low_signals SigBlk "/proc/$pid2/status")" 00014202 # CHLD TERM USR1 INT
+    # CHLD TERM USR1 INT, and HUP (blocked in the spawner, ignored by the shim)
+    expect blocked "$(low_signals SigBlk "/proc/$pid2/status")" 00014203
     request A 1 # shim 2 was forked while we held gate 1: it must not hold it too
     expect exit "$(reply)" "X $pid1 0 -1"
     request A 2
@@ -398,7 +430,8 @@ test_spec_too_large() {
     stop_spawner 2
 }
 
-for t in start_and_open abort_leaves_no_trace server_gone_closes_gates shim_outlives_spawner \
+for t in start_and_open abort_leaves_no_trace server_gone_closes_gates gate_written_before_server_death \
+    shim_outlives_spawner \
     early_cancel cancel_signals_blocked_across_fork program_signal_state shim_fds_and_signals clean_task_files \
     log_on_first_message unwritable_log start_error spec_error large_spec cgroup2 many \
     malformed_request malformed_length spec_too_large; do
