@@ -121,6 +121,52 @@ int rec_write(const char *path, const struct rec *r, bool durable)
     return ok ? 0 : -1;
 }
 
+int rec_prepare(const char *path)
+{
+    char tmp[PATH_MAX];
+    if (!make_path(tmp, "%s.tmp", path))
+        return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    int rc;
+    while ((rc = posix_fallocate(fd, 0, sizeof ((struct rec *)0)->buf)) == EINTR)
+        ;
+    if (rc != 0) { /* EOPNOTSUPP on some file systems, ENOSPC already: no reservation */
+        close(fd);
+        (void)unlink(tmp);
+        return -1;
+    }
+    return fd;
+}
+
+int rec_write_prepared(int fd, const char *path, const struct rec *r, bool durable)
+{
+    if (fd < 0)
+        return rec_write(path, r, durable);
+    char tmp[PATH_MAX];
+    bool named = make_path(tmp, "%s.tmp", path); /* rec_prepare made the same name */
+    errno = EOVERFLOW; /* what is reported if the record itself was too long */
+    bool ok = named && !r->overflow;
+    /* Into the reserved blocks (no allocation); the truncate only gives the rest back. */
+    for (size_t off = 0; ok && off < r->len;) {
+        ssize_t n = pwrite(fd, r->buf + off, r->len - off, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0;
+        off += ok ? (size_t)n : 0;
+    }
+    ok = ok && ftruncate(fd, (off_t)r->len) == 0 && (!durable || fsync(fd) == 0);
+    ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0 && (!durable || fsync_parent(path) == 0);
+    if (!ok) {
+        msg("%s: %s", path, strerror(errno));
+        if (named)
+            (void)unlink(tmp); /* fails harmlessly if the rename happened */
+    }
+    return ok ? 0 : -1;
+}
+
 int notify(const char *dir, const char *task_id, const char *suffix)
 {
     char path[PATH_MAX];

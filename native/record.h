@@ -21,6 +21,15 @@ void rec_line(struct rec *r, const char *fmt, ...) __attribute__((format(printf,
  * Returns 0, or -1 with a message on stderr. */
 int rec_write(const char *path, const struct rec *r, bool durable);
 
+/* Creates <path>.tmp now and reserves room for a record in it (fallocate), so that a record
+ * written later with rec_write_prepared still fits when the disk has filled up meanwhile.
+ * Returns the fd (close-on-exec), or -1 if the file or the reservation could not be made:
+ * rec_write then does the whole job at the end, as before. */
+int rec_prepare(const char *path);
+
+/* rec_write into the file rec_prepare made (fd), or a plain rec_write if fd < 0. */
+int rec_write_prepared(int fd, const char *path, const struct rec *r, bool durable);
+
 /* Creates the empty file <dir>/<task_id>.<suffix>; a NULL dir means no notification. */
 int notify(const char *dir, const char *task_id, const char *suffix);
 

@@ -62,6 +62,10 @@ static struct {
 } t;
 
 static int write_exit_record(const char *reason, int stage, int err);
+
+/* The exit record's temp file, made with room reserved when the gate opens (rec_prepare): a
+ * disk that fills up while the program runs cannot cost the task its exit record. */
+static int exit_fd = -1;
 static void kill_task(void);
 
 /* Internal failure: say why, stop the task, still leave an exit record if we may. */
@@ -102,7 +106,9 @@ static int write_exit_record(const char *reason, int stage, int err)
         rec_line(&r, "launch_error_stage=%s\nlaunch_errno=%d\nlaunch_error=%s",
                  stage_names[stage], err, strerror(err));
     t.exit_written = true; /* one attempt only: die() must not retry a failed write */
-    if (rec_write(spec.exit_record, &r, spec.durable) != 0)
+    int fd = exit_fd;
+    exit_fd = -1;
+    if (rec_write_prepared(fd, spec.exit_record, &r, spec.durable) != 0)
         return -1;
     return notify(spec.notify_dir, spec.task_id, "exited");
 }
@@ -466,6 +472,7 @@ static pid_t start_child(int cgfd, size_t cg2, bool *failed, struct launch_error
 
 static void launch(void)
 {
+    exit_fd = rec_prepare(spec.exit_record);
     /* Opened here, not in the child: the shim needs the log fds for idle detection and
      * fsync, and they are inherited through dup2 in the child. */
     const char *paths[3] = {spec.stdin_path ? spec.stdin_path : "/dev/null",

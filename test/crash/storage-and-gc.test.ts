@@ -192,4 +192,37 @@ describe('storage faults', () => {
       db.close();
     }
   });
+
+  test('a task that ends while the disk is full keeps its exit code', async (t) => {
+    const mount = mountSmallTmpfs();
+    if (mount === undefined) {
+      const reason = 'needs root and tmpfs mounts to produce a real ENOSPC';
+      t.skip(reason);
+      console.log(`# storage fault test skipped: ${reason}`);
+      return;
+    }
+    const dataDir = path.join(mount, 'data');
+    const server = await start(dataDir);
+    const gate = path.join(mount, 'go');
+    // Ends with 7 once the disk is full (the test creates the file just before filling up).
+    const taskId = await server.api.submit(
+      countedTask('full', MARK, `while [ ! -e ${gate} ]; do sleep 0.02; done; exit 7`),
+    );
+    await server.api.waitFor(taskId, (s) => s.pid !== undefined);
+    fs.writeFileSync(gate, '');
+    const filler = path.join(mount, 'filler');
+    fillUp(filler);
+    // The shim reserved the room for its exit record when the program started.
+    const record = path.join(dataDir, 'tasks', taskId, 'exit.record');
+    await eventually(() => fs.existsSync(record), 10_000, 'the exit record on a full disk');
+    assert.match(fs.readFileSync(record, 'utf8'), /^exit_code=7$/m);
+
+    fs.rmSync(filler);
+    fs.rmSync(`${filler}.tail`);
+    const status = await server.api.waitTerminal(taskId, 20_000);
+    assert.equal(status.status, 'failed');
+    assert.equal(status.exit_code, 7, JSON.stringify(status.error));
+    assert.equal(status.error?.code, 'exit_non_zero');
+    await stopServer(server);
+  });
 });
