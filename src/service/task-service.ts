@@ -124,15 +124,15 @@ export class TaskService {
       });
     const queueSeq = this.persistAccepted(record, events);
     this.deps.failpoints.hit('after-submit-commit');
-    this.deps.dispatcher.enqueue({
+    const waiting = {
       taskId: record.taskId,
       ...(tenant === undefined ? {} : { tenant }),
       reservation,
       queueSeq,
-    });
+    };
     this.deps.events.emit('task:accepted', record);
     this.deps.events.emit('task:changed', record.taskId, 'accepted');
-    this.deps.dispatcher.wake();
+    this.deps.dispatcher.onTaskAccepted(waiting);
     return { task_id: spec.task_id, handle_id: spec.task_id, status: 'accepted' };
   }
 

@@ -91,11 +91,29 @@ describe('Dispatcher queue', () => {
     assert.deepEqual(launched, ['behind-its-back']);
   });
 
+  it('an accepted task that fits is launched at once, before submit returns', () => {
+    const { store, dispatcher, launched } = setUp('at-once', 1);
+    dispatcher.start();
+    const first = store.insertAccepted(accepted('now'), []);
+    dispatcher.onTaskAccepted({ taskId: 'now', reservation: { task_slots: 1 }, queueSeq: first });
+    assert.deepEqual(launched, ['now']);
+    const second = store.insertAccepted(accepted('later'), []);
+    dispatcher.onTaskAccepted({
+      taskId: 'later',
+      reservation: { task_slots: 1 },
+      queueSeq: second,
+    });
+    dispatcher.stop();
+    assert.deepEqual(launched, ['now'], 'no free slot: it waits');
+    assert.equal(dispatcher.queued, 1);
+  });
+
   it('a forgotten (cancelled) task is never started', () => {
     const { store, dispatcher, launched } = setUp('forget', 4);
     dispatcher.start();
     const seq = store.insertAccepted(accepted('c1'), []);
-    dispatcher.enqueue({ taskId: 'c1', reservation: { task_slots: 1 }, queueSeq: seq });
+    dispatcher.stop(); // queued only: a running dispatcher would start it at once
+    dispatcher.onTaskAccepted({ taskId: 'c1', reservation: { task_slots: 1 }, queueSeq: seq });
     dispatcher.forget('c1');
     dispatcher.dispatchNow();
     dispatcher.stop();
