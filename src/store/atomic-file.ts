@@ -11,13 +11,7 @@ export function writeFileAtomic(
   options: { durable: boolean; mode?: number },
 ): void {
   const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', options.mode ?? 0o644);
-  try {
-    fs.writeFileSync(fd, data);
-    if (options.durable) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  writeAndClose(fs.openSync(tmp, 'w', options.mode ?? 0o644), data, options.durable);
   fs.renameSync(tmp, file);
   if (options.durable) syncDirectory(path.dirname(file));
 }
@@ -32,10 +26,13 @@ export function writeNewFile(
   data: string | Buffer,
   options: { durable: boolean; mode?: number },
 ): void {
-  const fd = fs.openSync(file, 'wx', options.mode ?? 0o644);
+  writeAndClose(fs.openSync(file, 'wx', options.mode ?? 0o644), data, options.durable);
+}
+
+function writeAndClose(fd: number, data: string | Buffer, durable: boolean): void {
   try {
     fs.writeFileSync(fd, data);
-    if (options.durable) fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import {
   countedTask,
@@ -51,6 +51,17 @@ function mountSmallTmpfs(): string | undefined {
   }
   mounts.push(dir);
   return dir;
+}
+
+/** mountSmallTmpfs, or skips the test with the reason printed. */
+function mountSmallTmpfsOrSkip(t: TestContext): string | undefined {
+  const mount = mountSmallTmpfs();
+  if (mount === undefined) {
+    const reason = 'needs root and tmpfs mounts to produce a real ENOSPC';
+    t.skip(reason);
+    console.log(`# storage fault test skipped: ${reason}`);
+  }
+  return mount;
 }
 
 /** Writes a filler file until the filesystem is full. */
@@ -148,13 +159,8 @@ describe('disk-bounded logs', () => {
 
 describe('storage faults', () => {
   test('a full data dir: readyz 503, submit 500 internal, nothing corrupted, then recovery', async (t) => {
-    const mount = mountSmallTmpfs();
-    if (mount === undefined) {
-      const reason = 'needs root and tmpfs mounts to produce a real ENOSPC';
-      t.skip(reason);
-      console.log(`# storage fault test skipped: ${reason}`);
-      return;
-    }
+    const mount = mountSmallTmpfsOrSkip(t);
+    if (mount === undefined) return;
     const dataDir = path.join(mount, 'data');
     const server = await start(dataDir);
     const before = await server.api.run(countedTask('before', MARK, 'echo kept; exit 2'));
@@ -194,13 +200,8 @@ describe('storage faults', () => {
   });
 
   test('a task that ends while the disk is full keeps its exit code', async (t) => {
-    const mount = mountSmallTmpfs();
-    if (mount === undefined) {
-      const reason = 'needs root and tmpfs mounts to produce a real ENOSPC';
-      t.skip(reason);
-      console.log(`# storage fault test skipped: ${reason}`);
-      return;
-    }
+    const mount = mountSmallTmpfsOrSkip(t);
+    if (mount === undefined) return;
     const dataDir = path.join(mount, 'data');
     const server = await start(dataDir);
     const gate = path.join(mount, 'go');

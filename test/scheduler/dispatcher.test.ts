@@ -6,48 +6,19 @@ import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { systemClock } from '../../src/core/clock.js';
 import { Failpoints } from '../../src/core/failpoints.js';
-import { normalizeSubmitRequest } from '../../src/core/normalize-request.js';
 import { RuntimeEvents } from '../../src/core/runtime-events.js';
 import type { TaskRecord } from '../../src/core/task-record.js';
 import type { TaskExecutor } from '../../src/executor/task-executor.js';
 import { ResourceLedger } from '../../src/ledger/resource-ledger.js';
-import { resolveExecutionPlan } from '../../src/plan/resolve-plan.js';
 import { Dispatcher } from '../../src/scheduler/dispatcher.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import { TaskStore } from '../../src/store/task-store.js';
+import { makeAcceptedRecord } from '../support/task-records.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-dispatcher-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function accepted(taskId: string): TaskRecord {
-  const spec = normalizeSubmitRequest({
-    task_id: taskId,
-    execution: { kind: 'command', program: '/bin/true' },
-  });
-  const plan = resolveExecutionPlan(
-    spec,
-    {
-      linuxSandbox: null,
-      chroot: false,
-      namespaces: { mount: false, pid: false, uts: false, ipc: false, net: false },
-      rlimitCpu: true,
-      rlimitMemory: true,
-      cgroups: null,
-    },
-    'adaptive',
-  );
-  const now = Date.now();
-  return {
-    taskId,
-    queueSeq: 0,
-    status: 'accepted',
-    spec,
-    plan,
-    reservation: { task_slots: 1 },
-    createdAt: now,
-    updatedAt: now,
-  };
-}
+const accepted = (taskId: string): TaskRecord => makeAcceptedRecord(taskId, Date.now());
 
 /** A dispatcher over a real store and ledger; launching is recorded instead of run. */
 function setUp(name: string, slots: number) {

@@ -3,46 +3,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { normalizeSubmitRequest } from '../../src/core/normalize-request.js';
 import { RuntimeError } from '../../src/core/runtime-error.js';
 import type { TaskRecord } from '../../src/core/task-record.js';
-import { resolveExecutionPlan } from '../../src/plan/resolve-plan.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import { TaskStore } from '../../src/store/task-store.js';
+import { makeAcceptedRecord } from '../support/task-records.js';
 
 function openStore(): { store: TaskStore; file: string } {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'store-')), 'runtime.db');
   return { store: new TaskStore(openDatabase(file, { durable: false })), file };
 }
 
-function makeRecord(taskId: string): TaskRecord {
-  const spec = normalizeSubmitRequest({
-    task_id: taskId,
-    execution: { kind: 'command', program: '/bin/true' },
-  });
-  const plan = resolveExecutionPlan(
-    spec,
-    {
-      linuxSandbox: null,
-      chroot: false,
-      namespaces: { mount: false, pid: false, uts: false, ipc: false, net: false },
-      rlimitCpu: true,
-      rlimitMemory: true,
-      cgroups: null,
-    },
-    'adaptive',
-  );
-  return {
-    taskId,
-    queueSeq: 0,
-    status: 'accepted',
-    spec,
-    plan,
-    reservation: { task_slots: 1 },
-    createdAt: 1,
-    updatedAt: 1,
-  };
-}
+const makeRecord = (taskId: string): TaskRecord => makeAcceptedRecord(taskId);
 
 describe('TaskStore (real SQLite file)', () => {
   it('uses WAL and applies migrations once', () => {
