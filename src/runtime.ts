@@ -101,6 +101,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     cgroups,
     failpoints,
     finisher,
+    events,
     notifyDir,
     pathsOf,
   });
@@ -158,6 +159,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       logger.error({ err: error, task_id: taskId, kind }, 'notify handling failed');
     }
   });
+  events.on('task:exited', (taskId) => dispatcher.onTaskExited(taskId));
   events.on('task:finished', (record) => dispatcher.onTaskFinished(record.taskId));
   const timers: NodeJS.Timeout[] = [];
 

@@ -11,6 +11,11 @@ export interface RuntimeEventMap {
   'task:rejected': [code: string];
   'task:dispatched': [record: TaskRecord];
   'task:started': [taskId: string];
+  /**
+   * A running task's supervisor exited: every process of the task is gone, so what it
+   * reserved is free, though the task is finished (from its records) only right after.
+   */
+  'task:exited': [taskId: string];
   'task:finished': [record: TaskRecord];
   'task:changed': [taskId: string, status: TaskStatus];
   /** New rows in the task's persisted event log (after commit). */

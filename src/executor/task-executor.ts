@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import type { Clock } from '../core/clock.js';
 import type { Failpoints } from '../core/failpoints.js';
+import type { RuntimeEvents } from '../core/runtime-events.js';
 import { RuntimeError } from '../core/runtime-error.js';
 import type { TaskRecord } from '../core/task-record.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
@@ -25,6 +26,7 @@ export interface ExecutorDeps {
   cgroups: TaskCgroups;
   failpoints: Failpoints;
   finisher: TaskFinisher;
+  events: RuntimeEvents;
   notifyDir: string;
   pathsOf(taskId: string): TaskPaths;
 }
@@ -205,7 +207,11 @@ export class TaskExecutor {
     // must not crash the server; the sweep or the next start settles the task.
     try {
       const record = this.deps.store.getTask(taskId);
-      if (record?.status === 'running') this.settle(record);
+      if (record?.status !== 'running') return;
+      // The shim reaped the whole tree before exiting: its slot can go to the next task now,
+      // so that launch overlaps this task's bookkeeping instead of waiting for it.
+      this.deps.events.emit('task:exited', taskId);
+      this.settle(record);
     } catch (error) {
       this.deps.logger.error(
         { err: error, task_id: taskId },

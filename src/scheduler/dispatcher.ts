@@ -110,6 +110,20 @@ export class Dispatcher {
     this.schedule(this.isDispatching ? setImmediate : queueMicrotask);
   }
 
+  /**
+   * A running task's processes are all gone (its supervisor exited): its reservation is
+   * returned now and the next task launched at once, before the exited task's terminal
+   * commit. The database briefly shows both reservations; recovery settles such a pair
+   * correctly (the exited task is finished from its exit record), and the ledger in memory,
+   * which admission and `/runtime/resources` use, never over-commits.
+   */
+  onTaskExited(taskId: string): void {
+    if (this.deps.ledger.release(taskId) === undefined) return;
+    this.deps.events.emit('ledger:changed');
+    if (this.isStopped || this.isDispatching) this.schedule(setImmediate);
+    else this.runPass();
+  }
+
   private schedule(defer: (callback: () => void) => unknown): void {
     if (this.isScheduled || this.isStopped) return;
     this.isScheduled = true;

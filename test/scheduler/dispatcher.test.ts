@@ -79,6 +79,23 @@ describe('Dispatcher queue', () => {
     assert.equal(dispatcher.queued, 1);
   });
 
+  it('a task whose processes are gone hands its slot to the next one before it is finished', () => {
+    const { store, dispatcher, launched } = setUp('exited', 1);
+    dispatcher.start();
+    for (const id of ['first', 'second']) {
+      const seq = store.insertAccepted(accepted(id), []);
+      dispatcher.onTaskAccepted({ taskId: id, reservation: { task_slots: 1 }, queueSeq: seq });
+    }
+    assert.deepEqual(launched, ['first']);
+    dispatcher.onTaskExited('first'); // its row is still `running`: bookkeeping comes after
+    assert.equal(store.getTaskStatus('first'), 'running');
+    assert.deepEqual(launched, ['first', 'second']);
+    dispatcher.onTaskExited('first'); // a second report (e.g. the sweep) changes nothing
+    dispatcher.onTaskFinished('first');
+    dispatcher.stop();
+    assert.deepEqual(launched, ['first', 'second']);
+  });
+
   it('a forgotten (cancelled) task is never started', () => {
     const { store, dispatcher, launched } = setUp('forget', 4);
     dispatcher.start();
