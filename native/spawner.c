@@ -60,6 +60,7 @@ static char *inbuf;
 static size_t inlen, incap;
 static sigset_t wake_set, cancel_set;
 static bool server_gone; /* replies cannot be delivered: no new shims, just drain and go */
+static pid_t server_pid;  /* our parent while the server lives */
 static int devnull; /* the shims' stdout and stderr, opened once */
 
 static void spawner_msg(const char *fmt, ...)
@@ -291,8 +292,8 @@ static void reap_shims(int sigfd)
 {
     struct signalfd_siginfo si;
     while (read(sigfd, &si, sizeof si) == sizeof si)
-        if (si.ssi_signo == SIGHUP)
-            server_gone = true; /* PR_SET_PDEATHSIG */
+        if (si.ssi_signo == SIGHUP && getppid() != server_pid)
+            server_gone = true; /* PR_SET_PDEATHSIG; a stray SIGHUP (a hangup) changes nothing */
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -313,8 +314,8 @@ int main(int argc, char **argv)
         spawner_msg("usage: execgo-spawner (requests on stdin)");
         return 2;
     }
-    pid_t parent = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGHUP, 0, 0, 0) != 0 || getppid() != parent)
+    server_pid = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGHUP, 0, 0, 0) != 0 || getppid() != server_pid)
         return 0; /* the server is already gone */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         return 1;

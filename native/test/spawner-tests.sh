@@ -133,6 +133,27 @@ test_gate_written_before_server_death() {
     wait_for "spawner exit" eval "! alive $sp"
 }
 
+# A SIGHUP that is not the server's death (a terminal hangup of the process group) changes
+# nothing: the spawner keeps starting shims.
+test_stray_hangup() {
+    spec hup1 /bin/sh -c 'echo still'
+    spec hup2 /bin/true
+    start_spawner
+    start 1 hup1 # a round trip first: the spawner is past its signal setup
+    read -r op _ pid _ <<<"$(reply)"
+    expect op "$op" P
+    kill -HUP "$SP_PID"
+    request G 1
+    expect exit "$(reply)" "X $pid 0 -1"
+    expect stdout "$(cat "$T/hup1/out")" still
+    start 2 hup2
+    read -r op _ pid _ <<<"$(reply)"
+    expect "reply after SIGHUP" "$op" P
+    request G 2
+    expect exit "$(reply)" "X $pid 0 -1"
+    stop_spawner
+}
+
 # A shim whose gate was opened keeps supervising after the spawner died.
 test_shim_outlives_spawner() {
     spec d /bin/sleep 1
@@ -431,6 +452,7 @@ test_spec_too_large() {
 }
 
 for t in start_and_open abort_leaves_no_trace server_gone_closes_gates gate_written_before_server_death \
+    stray_hangup \
     shim_outlives_spawner \
     early_cancel cancel_signals_blocked_across_fork program_signal_state shim_fds_and_signals clean_task_files \
     log_on_first_message unwritable_log start_error spec_error large_spec cgroup2 many \
