@@ -103,52 +103,25 @@ static int fsync_parent(const char *path)
     return rc;
 }
 
-int rec_write(const char *path, const struct rec *r, bool durable)
-{
-    char tmp[PATH_MAX];
-    int fd = -1;
-    errno = EOVERFLOW; /* what is reported if the record itself was too long */
-    bool ok = !r->overflow && make_path(tmp, "%s.tmp", path) &&
-              (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) >= 0 &&
-              write_all(fd, r->buf, r->len) == 0 && (!durable || fsync(fd) == 0);
-    ok = (fd < 0 || close(fd) == 0) && ok; /* always close; errno is kept on success */
-    ok = ok && rename(tmp, path) == 0 && (!durable || fsync_parent(path) == 0);
-    if (!ok) {
-        msg("%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            (void)unlink(tmp); /* fails harmlessly if the rename happened */
-    }
-    return ok ? 0 : -1;
-}
-
-int rec_prepare(const char *path)
+/* Opens <path>.tmp, created empty; -1 with errno on failure. */
+static int open_tmp(const char *path)
 {
     char tmp[PATH_MAX];
     if (!make_path(tmp, "%s.tmp", path))
         return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -1;
-    int rc;
-    while ((rc = posix_fallocate(fd, 0, sizeof ((struct rec *)0)->buf)) == EINTR)
-        ;
-    if (rc != 0) { /* EOPNOTSUPP on some file systems, ENOSPC already: no reservation */
-        close(fd);
-        (void)unlink(tmp);
-        return -1;
-    }
-    return fd;
+    return open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 }
 
-int rec_write_prepared(int fd, const char *path, const struct rec *r, bool durable)
+/* Writes the record into fd (the open <path>.tmp; blocks reserved beyond the record are given
+ * back), closes it and renames it over path, with fsyncs when durable. */
+static int finish_record(int fd, const char *path, const struct rec *r, bool durable,
+                         bool reserved)
 {
-    if (fd < 0)
-        return rec_write(path, r, durable);
     char tmp[PATH_MAX];
-    bool named = make_path(tmp, "%s.tmp", path); /* rec_prepare made the same name */
+    bool named = make_path(tmp, "%s.tmp", path); /* open_tmp made the same name */
     errno = EOVERFLOW; /* what is reported if the record itself was too long */
     bool ok = named && !r->overflow;
-    /* Into the reserved blocks (no allocation); the truncate only gives the rest back. */
+    /* pwrite into reserved blocks needs no allocation (a full disk cannot fail it). */
     for (size_t off = 0; ok && off < r->len;) {
         ssize_t n = pwrite(fd, r->buf + off, r->len - off, (off_t)off);
         if (n < 0 && errno == EINTR)
@@ -156,8 +129,8 @@ int rec_write_prepared(int fd, const char *path, const struct rec *r, bool durab
         ok = n > 0;
         off += ok ? (size_t)n : 0;
     }
-    ok = ok && ftruncate(fd, (off_t)r->len) == 0 && (!durable || fsync(fd) == 0);
-    ok = close(fd) == 0 && ok;
+    ok = ok && (!reserved || ftruncate(fd, (off_t)r->len) == 0) && (!durable || fsync(fd) == 0);
+    ok = close(fd) == 0 && ok; /* always close; errno is kept on success */
     ok = ok && rename(tmp, path) == 0 && (!durable || fsync_parent(path) == 0);
     if (!ok) {
         msg("%s: %s", path, strerror(errno));
@@ -165,6 +138,40 @@ int rec_write_prepared(int fd, const char *path, const struct rec *r, bool durab
             (void)unlink(tmp); /* fails harmlessly if the rename happened */
     }
     return ok ? 0 : -1;
+}
+
+int rec_write(const char *path, const struct rec *r, bool durable)
+{
+    errno = EOVERFLOW;
+    int fd = r->overflow ? -1 : open_tmp(path);
+    if (fd < 0) {
+        msg("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return finish_record(fd, path, r, durable, false);
+}
+
+int rec_prepare(const char *path)
+{
+    int fd = open_tmp(path);
+    if (fd < 0)
+        return -1;
+    int rc;
+    while ((rc = posix_fallocate(fd, 0, sizeof ((struct rec *)0)->buf)) == EINTR)
+        ;
+    if (rc != 0) { /* EOPNOTSUPP on some file systems, ENOSPC already: no reservation */
+        char tmp[PATH_MAX];
+        close(fd);
+        if (make_path(tmp, "%s.tmp", path))
+            (void)unlink(tmp);
+        return -1;
+    }
+    return fd;
+}
+
+int rec_write_prepared(int fd, const char *path, const struct rec *r, bool durable)
+{
+    return fd < 0 ? rec_write(path, r, durable) : finish_record(fd, path, r, durable, true);
 }
 
 int notify(const char *dir, const char *task_id, const char *suffix)

@@ -229,8 +229,9 @@ export class TaskService {
   }
 
   /**
-   * Task files, then the row; returns the row's queue_seq. A storage fault (disk full, read-only, SQLite error) becomes a
-   * clear `internal` error and leaves nothing half-made behind: no row means no task.
+   * Task files, then the row; returns the row's queue_seq. A storage fault (disk full,
+   * read-only, SQLite error) becomes a clear `internal` error and leaves nothing half-made
+   * behind: no row means no task.
    */
   private persistAccepted(record: TaskRecord, events: readonly NewEvent[]): number {
     const paths = this.deps.pathsOf(record.taskId);
