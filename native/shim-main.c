@@ -1,7 +1,7 @@
 /*
  * execgo-shim: the standalone supervisor binary. The server's Node fallback starts it with
  * a spec file, bwrap runs its --sandbox-init mode, and the native tests drive it; the
- * spawner runs the same shim_main() in a forked child instead (docs/shim-protocol.md).
+ * spawner runs the same supervisor (shim_pooled_main) in forked children instead (docs/shim-protocol.md).
  */
 #include "record.h"
 #include "sandbox-init.h"
@@ -17,5 +17,5 @@ int main(int argc, char **argv)
         msg("usage: execgo-shim <spec-path>");
         return 2;
     }
-    return shim_main(argv[1], NULL, 0); /* diagnostics on stderr: Node gives it shim.log */
+    return shim_main(argv[1]); /* diagnostics on stderr: Node gives it shim.log */
 }

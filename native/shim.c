@@ -1,6 +1,6 @@
 /*
  * The supervisor of exactly one task: shim_main() below, run by the standalone execgo-shim
- * (shim-main.c) and in every child of execgo-spawner (spawner.c). The contract with the
+ * (shim-main.c), and shim_pooled_main(), run by every child of execgo-spawner (spawner.c). The contract with the
  * server is docs/shim-protocol.md; this file follows it section by section.
  */
 #include "shim.h"
@@ -609,8 +609,9 @@ static void setup_process(void)
         die("prctl(PR_SET_CHILD_SUBREAPER)");
 }
 
-/* True only for 'G'. A cancel request that arrives meanwhile is remembered. */
-static bool read_gate(bool *cancelled)
+/* Waits until stdin (the gate) is readable; a cancel request that arrives meanwhile is
+ * remembered. */
+static void wait_gate(bool *cancelled)
 {
     for (;;) {
         struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
@@ -621,8 +622,16 @@ static bool read_gate(bool *cancelled)
         }
         if (drain_signals())
             *cancelled = true;
-        if (p[0].revents == 0)
-            continue;
+        if (p[0].revents != 0)
+            return;
+    }
+}
+
+/* True only for 'G'. */
+static bool read_gate(bool *cancelled)
+{
+    for (;;) {
+        wait_gate(cancelled);
         char c;
         ssize_t n = read(0, &c, 1);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -631,11 +640,74 @@ static bool read_gate(bool *cancelled)
     }
 }
 
-int shim_main(const char *spec_path, const char *spec_bytes, size_t spec_len)
+/* A pooled shim's launch message (docs/shim-protocol.md): "log-path NUL length NUL" and
+ * `length` bytes of spec. */
+struct launch_msg {
+    char *buf;
+    const char *log, *spec;
+    size_t spec_len;
+};
+
+/* Complete when buf holds the whole message; false with msg->buf freed if it is garbled. */
+static bool parse_launch(struct launch_msg *m, size_t len, bool *complete)
+{
+    *complete = false;
+    char *nul1 = memchr(m->buf, '\0', len);
+    char *nul2 = nul1 ? memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 - m->buf)) : NULL;
+    if (nul2 == NULL)
+        return len < PATH_MAX + 32; /* the header is still on its way, unless far too long */
+    char *rest;
+    errno = 0;
+    unsigned long long n = strtoull(nul1 + 1, &rest, 10);
+    if (nul1[1] < '0' || nul1[1] > '9' || errno != 0 || rest != nul2 || n > SPEC_MAX_BYTES)
+        return false;
+    size_t header = (size_t)(nul2 + 1 - m->buf);
+    m->log = m->buf;
+    m->spec = nul2 + 1;
+    m->spec_len = (size_t)n;
+    *complete = len - header >= (size_t)n;
+    return len - header <= (size_t)n; /* nothing may follow: the spawner closes the gate */
+}
+
+/* Reads the launch message; false on EOF or garbage before it was complete: the launch never
+ * happened, so the shim leaves no trace. */
+static bool read_launch(struct launch_msg *m, bool *cancelled)
+{
+    size_t len = 0, cap = 4096;
+    m->buf = malloc(cap);
+    if (m->buf == NULL)
+        die("malloc");
+    for (;;) {
+        wait_gate(cancelled);
+        if (len == cap) {
+            cap = cap * 2 < SPEC_MAX_BYTES + PATH_MAX + 32 ? cap * 2 : SPEC_MAX_BYTES + PATH_MAX + 32;
+            char *grown = realloc(m->buf, cap);
+            if (grown == NULL)
+                die("realloc");
+            m->buf = grown;
+        }
+        ssize_t n = read(0, m->buf + len, cap - len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        bool complete = false;
+        if (n > 0)
+            len += (size_t)n;
+        if (n <= 0 || !parse_launch(m, len, &complete)) {
+            free(m->buf);
+            m->buf = NULL;
+            return false;
+        }
+        if (complete)
+            return true;
+    }
+}
+
+static int run_task(bool cancelled);
+
+int shim_main(const char *spec_path)
 {
     setup_process();
-    int rc = spec_bytes ? spec_parse(&spec, spec_path, spec_bytes, spec_len)
-                        : spec_load(&spec, spec_path);
+    int rc = spec_load(&spec, spec_path);
     if (rc != 0) {
         spec_free(&spec);
         return rc;
@@ -645,6 +717,37 @@ int shim_main(const char *spec_path, const char *spec_bytes, size_t spec_len)
         spec_free(&spec);
         return 0;
     }
+    return run_task(cancelled);
+}
+
+int shim_pooled_main(void)
+{
+    setup_process();
+    bool cancelled = false;
+    struct launch_msg m;
+    if (!read_launch(&m, &cancelled))
+        return 0;
+    /* Our diagnostics go to the task's shim.log from here on, no longer to the spawner's
+     * stderr: this process may outlive the server that stderr belongs to. */
+    msg_to_file(m.log);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null < 0 || dup2(null, 2) != 2)
+        die("stderr to /dev/null");
+    close(null);
+    int rc = spec_parse(&spec, "launch spec", m.spec, m.spec_len);
+    if (rc == 0)
+        rc = run_task(cancelled);
+    else
+        spec_free(&spec);
+    free(m.buf); /* after: msg_to_file keeps pointing at the log path in it */
+    return rc;
+}
+
+/* Runs the task once its gate is open (cancelled: a cancel came first, the program never
+ * starts); returns the shim's exit status. */
+static int run_task(bool cancelled)
+{
+    int rc;
     t.gate_open = true;
     if (cancelled) { /* the program never starts */
         rc = write_exit_record("cancelled", -1, 0) == 0 ? 0 : 1;

@@ -4,10 +4,12 @@
 
 #include <stddef.h>
 
-/* Supervises one task; stdin must be its gate. Returns the shim's exit status (the caller
- * exits with it; some failures exit directly). The spec is read from the file spec_path, or,
- * when spec_bytes is not NULL, parsed from those spec_len bytes (spec_path then only names
- * it in messages). Diagnostics go where msg() sends them (record.h). */
-int shim_main(const char *spec_path, const char *spec_bytes, size_t spec_len);
+/* Both supervise one task and return the shim's exit status (the caller exits with it; some
+ * failures exit directly). Diagnostics go where msg() sends them (record.h). */
+/* The standalone shim: the spec from the file spec_path, then the gate byte 'G' on stdin. */
+int shim_main(const char *spec_path);
+/* A shim the spawner forked ahead of need (its pool): it waits for its launch message on
+ * stdin, which is the spec and the opened gate at once (docs/shim-protocol.md). */
+int shim_pooled_main(void);
 
 #endif

@@ -4,25 +4,29 @@
  *   execgo-spawner
  *
  * A zygote: each shim is a fork of this process that runs the shim code linked in here
- * (shim_main, shim.c) without an execve, which saves the exec and dynamic loading per task.
+ * (shim_pooled_main, shim.c) without an execve, which saves the exec and dynamic loading per
+ * task. The server keeps a few shims forked ahead of need (its pool): a launch then costs one
+ * message and no round trip, and the fork happens while no task waits for it.
  *
- * stdin carries requests from the server, stdout replies; stderr is for diagnostics. Each
- * request is one op byte followed by NUL-terminated fields:
- *   'S' id log-path length spec   start a shim at its gate (stdin = a pipe we keep); spec is
- *                                 `length` (decimal) raw bytes after the NUL of length: the
- *                                 spec itself is NUL-separated. The shim writes its
- *                                 diagnostics to log-path, created on the first one.
- *   'G' id                        open that gate (write 'G', close)
- *   'A' id                        abort it (close without 'G': the shim leaves no trace)
- * Replies are lines: "P id pid start-ticks" (started; the start time from /proc/<pid>/stat, read
- * before we can reap it, so it names this very process), "E id errno" (could not start),
+ * stdin carries requests from the server, stdout replies; stderr is for diagnostics (a
+ * pooled shim's too, until it knows its task's log). Each request is one op byte followed by
+ * NUL-terminated fields:
+ *   'F' id                        fork a shim that waits at its gate (stdin = a pipe we keep)
+ *   'L' id log-path length spec   launch: pass "log-path NUL length NUL spec" through that
+ *                                 shim's gate and close it; spec is `length` (decimal) raw
+ *                                 bytes after the NUL of length (it is NUL-separated itself).
+ *                                 The shim writes its diagnostics to log-path from then on,
+ *                                 created on the first one.
+ *   'A' id                        abort it (close the gate: the shim leaves no trace)
+ * Replies are lines: "P id pid start-ticks" (forked; the start time from /proc/<pid>/stat,
+ * read before we can reap it, so it names this very process), "E id errno" (could not fork),
  * "X pid code signal" (a shim we started exited; code or signal is -1).
  *
  * The gates are ours alone: when the server dies (EOF on stdin; PR_SET_PDEATHSIG sends SIGHUP
  * as a backstop) we first carry out every request it wrote before it died, then exit, and
  * every gate that was not opened reads EOF, exactly as if the server had held the pipe. The
- * server commits a gate's opening before it writes `G`, so a `G` already in our pipe is one it
- * meant: dying with it unread would fail a task whose program never ran (docs/recovery.md).
+ * server commits a gate's opening before it writes `L`, so an `L` already in our pipe is one
+ * it meant: dying with it unread would fail a task whose program never ran (docs/recovery.md).
  * Shims are not bound to us: they lead their own sessions and keep running when we exit. */
 #include "record.h"
 #include "shim.h"
@@ -124,34 +128,33 @@ static int add_gate(unsigned long long id, pid_t pid, int fd)
     return 0;
 }
 
-/* The forked child: becomes the shim, never returns into our loop. The gate is its stdin,
- * /dev/null its stdout and stderr (diagnostics go to the log file, created lazily); the shim
- * closes every other fd it inherited from us (other gates, our pipes, our signalfd) first
- * thing. What else it inherits is what the shim expects: fork clears PR_SET_PDEATHSIG (a
- * shim must outlive us) and pending signals; SIGCHLD is blocked and SIGPIPE ignored, as the
- * shim sets them anyway; the cancel signals are blocked (see start_shim). */
-static _Noreturn void run_shim(int gate, const char *log, const char *spec, size_t len)
+/* The forked child: becomes a pooled shim, never returns into our loop. The gate is its
+ * stdin, /dev/null its stdout; stderr stays ours until its launch names the task's log. The
+ * shim closes every other fd it inherited from us (other gates, our pipes, our signalfd)
+ * first thing. What else it inherits is what the shim expects: fork clears PR_SET_PDEATHSIG
+ * (a shim must outlive us) and pending signals; SIGCHLD is blocked and SIGPIPE ignored, as
+ * the shim sets them anyway; the cancel signals are blocked (see start_shim). */
+static _Noreturn void run_shim(int gate)
 {
-    if (dup2(gate, 0) != 0 || dup2(devnull, 1) != 1 || dup2(devnull, 2) != 2)
+    if (dup2(gate, 0) != 0 || dup2(devnull, 1) != 1)
         _exit(1); /* an internal failure before the gate: gone without a trace */
-    msg_to_file(log);
     /* exit, never back into our loop; our stdio has nothing buffered that could be written
      * twice (stderr is unbuffered, replies are write()s). */
-    exit(shim_main("launch spec", spec, len));
+    exit(shim_pooled_main());
 }
 
 /* Forks a shim with the gate pipe as stdin. The cancel signals are blocked across the fork,
  * so they are blocked from the instant the child exists: the server may signal the shim as
  * soon as it has recorded the pid, before the shim took them over with its signalfd, and the
  * default action would kill it without a record. Blocked, they wait for its signalfd. */
-static int start_shim(int gate, const char *log, const char *spec, size_t len, pid_t *pid)
+static int start_shim(int gate, pid_t *pid)
 {
     sigset_t old;
     if (sigprocmask(SIG_BLOCK, &cancel_set, &old) != 0)
         return errno;
     *pid = fork();
     if (*pid == 0)
-        run_shim(gate, log, spec, len);
+        run_shim(gate);
     int err = errno;
     (void)sigprocmask(SIG_SETMASK, &old, NULL); /* cannot fail with valid arguments */
     return *pid < 0 ? err : 0;
@@ -176,17 +179,17 @@ static long long read_start_ticks(pid_t pid)
     return p == NULL ? -1 : strtoll(p + 1, NULL, 10);
 }
 
-static void handle_start(unsigned long long id, const char *log, const char *spec, size_t len)
+static void handle_fork(unsigned long long id)
 {
     if (server_gone)
-        return; /* it could never learn the pid, so it never opens this gate: no shim */
+        return; /* it could never learn the pid, so it never launches this shim */
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
         reply("E %llu %d\n", id, errno);
         return;
     }
     pid_t pid = 0;
-    int rc = start_shim(p[0], log, spec, len, &pid);
+    int rc = start_shim(p[0], &pid);
     close(p[0]);
     if (rc == 0)
         rc = add_gate(id, pid, p[1]);
@@ -198,13 +201,18 @@ static void handle_start(unsigned long long id, const char *log, const char *spe
     reply("P %llu %d %lld\n", id, (int)pid, read_start_ticks(pid));
 }
 
-static void handle_gate(unsigned long long id, bool open)
+/* Passes the launch through the gate, or only closes it (abort). The shim reads as we write,
+ * so even a spec larger than the pipe goes through; if it exits meanwhile (EPIPE), its exit
+ * reaches the server as X. */
+static void handle_gate(unsigned long long id, const char *header, size_t header_len,
+                        const char *spec, size_t len)
 {
     struct gate *g = find_gate(id);
     if (g == NULL)
-        return; /* the shim already exited (spec error): nothing to open */
-    if (open && write(g->fd, "G", 1) != 1)
-        spawner_msg("gate %llu: %s", id, strerror(errno)); /* EPIPE: it exited meanwhile */
+        return; /* the shim already exited: its X tells the server */
+    if (header != NULL &&
+        (write_all(g->fd, header, header_len) != 0 || write_all(g->fd, spec, len) != 0))
+        spawner_msg("gate %llu: %s", id, strerror(errno));
     drop_gate(g);
 }
 
@@ -227,7 +235,7 @@ static _Noreturn void malformed(char op)
 static size_t handle_request(const char *req, size_t avail)
 {
     const char op = req[0];
-    const int nfields = op == 'S' ? 3 : 1;
+    const int nfields = op == 'L' ? 3 : 1;
     const char *field[3] = {0};
     size_t at = 1;
     for (int i = 0; i < nfields; i++) {
@@ -238,17 +246,21 @@ static size_t handle_request(const char *req, size_t avail)
         at = (size_t)(nul - req) + 1;
     }
     unsigned long long id, len = 0;
-    if ((op != 'S' && op != 'G' && op != 'A') || !parse_number(field[0], ~0ULL, &id) ||
-        (op == 'S' && !parse_number(field[2], SPEC_MAX_BYTES, &len)))
+    if ((op != 'F' && op != 'L' && op != 'A') || !parse_number(field[0], ~0ULL, &id) ||
+        (op == 'L' && !parse_number(field[2], SPEC_MAX_BYTES, &len)))
         malformed(op);
-    if (op != 'S') {
-        handle_gate(id, op == 'G');
-        return at;
-    }
-    if (avail - at < len)
+    if (op == 'F')
+        handle_fork(id);
+    else if (op == 'A')
+        handle_gate(id, NULL, 0, NULL, 0);
+    else if (avail - at < len)
         return 0; /* the spec is still on its way */
-    handle_start(id, field[1], req + at, (size_t)len);
-    return at + (size_t)len;
+    else {
+        /* The shim's launch message is this request's log-path and length fields, as sent. */
+        handle_gate(id, field[1], (size_t)(req + at - field[1]), req + at, (size_t)len);
+        at += (size_t)len;
+    }
+    return at;
 }
 
 static void resize_inbuf(size_t cap)

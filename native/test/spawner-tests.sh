@@ -35,10 +35,17 @@ start_spawner() {
     echo "$SP_PID" >>"$T/strays"
 }
 request() { printf '%s' "$1" >&"${SP[1]}"; shift; printf '%s\0' "$@" >&"${SP[1]}"; }
-# start id name [log]: the S request for $T/name.spec, its log $T/name/shim.log by default.
+# start id name [log]: forks shim id (F); `open id` later launches $T/name.spec in it (L),
+# with its log $T/name/shim.log by default.
+declare -A TASK_OF LOG_OF
 start() {
-    local spec=$T/$2.spec
-    request S "$1" "${3:-$T/$2/shim.log}" "$(stat -c %s "$spec")"
+    TASK_OF[$1]=$2
+    LOG_OF[$1]=${3:-$T/$2/shim.log}
+    request F "$1"
+}
+open() {
+    local spec=$T/${TASK_OF[$1]}.spec
+    request L "$1" "${LOG_OF[$1]}" "$(stat -c %s "$spec")"
     cat "$spec" >&"${SP[1]}"
 }
 reply() { local line; read -r -t 10 line <&"${SP[0]}" || fail "no reply"; echo "$line"; }
@@ -61,7 +68,7 @@ files() { (cd "$T/$1" && ls -A | tr '\n' ' '); }
 
 # ---- scenarios ------------------------------------------------------------------------------
 
-# Start, open the gate: the program runs, the exit is reported with the shim's pid.
+# Fork a shim, launch the task in it: the program runs, the exit is reported with the shim's pid.
 test_start_and_open() {
     spec a /bin/sh -c 'echo hi'
     start_spawner
@@ -69,7 +76,7 @@ test_start_and_open() {
     read -r op id pid ticks <<<"$(reply)"
     expect reply "$op $id" "P 1"
     expect "start ticks" "$ticks" "$(awk '{sub(/.*\) /, ""); print $20}' "/proc/$pid/stat")"
-    request G 1
+    open 1
     expect exit "$(reply)" "X $pid 0 -1"
     expect reason "$(field a reason)" exited
     expect stdout "$(cat "$T/a/out")" hi
@@ -102,7 +109,7 @@ test_server_gone_closes_gates() {
     expect "files left" "$(files c)" ""
 }
 
-# The server writes G and is SIGKILLed before the spawner read it (the spawner is stopped
+# The server writes L and is SIGKILLed before the spawner read it (the spawner is stopped
 # here to make that certain): the spawner still opens that gate before it exits, so the
 # program the server committed to starting does run (without this the shim read EOF and
 # recovery had to fail a task that never ran).
@@ -110,15 +117,15 @@ test_gate_written_before_server_death() {
     spec h /bin/sh -c 'echo ran'
     local fifo=$T/h.fifo
     mkfifo "$fifo"
-    # The "server": starts the spawner, starts a shim, stops the spawner, writes G, dies.
+    # The "server": starts the spawner, forks a shim, stops the spawner, writes L, dies.
     bash -c '
         coproc SP { exec "$1" 2>/dev/null; }
-        printf "S1\0%s\0%s\0" "$2/shim.log" "$(stat -c %s "$3")" >&"${SP[1]}"
-        cat "$3" >&"${SP[1]}"
+        printf "F1\0" >&"${SP[1]}"
         read -r op _ pid _ <&"${SP[0]}"
         echo "$SP_PID $pid" >"$4"
         kill -STOP "$SP_PID"
-        printf "G1\0" >&"${SP[1]}"
+        printf "L1\0%s\0%s\0" "$2/shim.log" "$(stat -c %s "$3")" >&"${SP[1]}"
+        cat "$3" >&"${SP[1]}"
         kill -KILL $$
     ' _ "$SPAWNER" "$T/h" "$T/h.spec" "$fifo" &
     local pids
@@ -143,13 +150,13 @@ test_stray_hangup() {
     read -r op _ pid _ <<<"$(reply)"
     expect op "$op" P
     kill -HUP "$SP_PID"
-    request G 1
+    open 1
     expect exit "$(reply)" "X $pid 0 -1"
     expect stdout "$(cat "$T/hup1/out")" still
     start 2 hup2
     read -r op _ pid _ <<<"$(reply)"
     expect "reply after SIGHUP" "$op" P
-    request G 2
+    open 2
     expect exit "$(reply)" "X $pid 0 -1"
     stop_spawner
 }
@@ -161,7 +168,7 @@ test_shim_outlives_spawner() {
     start 1 d
     read -r _ _ pid _ <<<"$(reply)"
     echo "$pid" >>"$T/strays"
-    request G 1
+    open 1
     wait_for "start record" test -e "$T/d/start"
     kill -KILL "$SP_PID"
     { wait "$SP_PID"; } 2>/dev/null || true
@@ -178,7 +185,7 @@ test_early_cancel() {
     start 1 g
     read -r _ _ pid _ <<<"$(reply)"
     kill -TERM "$pid"
-    request G 1
+    open 1
     expect exit "$(reply)" "X $pid 0 -1"
     expect reason "$(field g reason)" cancelled
     ! grep -q '^pid=' "$T/g/exit" || fail "program started"
@@ -228,15 +235,15 @@ test_program_signal_state() {
     start_spawner
     start 1 h
     read -r _ _ pid _ <<<"$(reply)"
-    request G 1
+    open 1
     expect exit "$(reply)" "X $pid 0 -1"
     expect blocked "$(low_signals SigBlk "$T/h/out")" 00000000
     expect ignored "$(low_signals SigIgn "$T/h/out")" 00000000
     stop_spawner
 }
 
-# A shim at its gate holds nothing of the spawner's: stdin is its gate, 1 and 2 /dev/null,
-# 3 its own signalfd, no other gate (another shim's gate read EOF only if none held it open),
+# A shim at its gate holds nothing of the spawner's: stdin is its gate, 1 /dev/null, 2 the
+# spawner's stderr (until its launch names a log), 3 its own signalfd, no other gate (another shim's gate read EOF only if none held it open),
 # not our pipes. Its signal state is what the shim set up.
 test_shim_fds_and_signals() {
     spec i1 /bin/true
@@ -252,7 +259,7 @@ test_shim_fds_and_signals() {
             [[ $(readlink "$f") == "$(readlink "/proc/$pid2/fd/0")" ]] && echo "$f"
         done | head -1)")"
     expect "stdout" "$(readlink "/proc/$pid2/fd/1")" /dev/null
-    expect "stderr" "$(readlink "/proc/$pid2/fd/2")" /dev/null
+    expect "stderr" "$(readlink "/proc/$pid2/fd/2")" "$T/spawner.log.$n"
     expect "fd 3" "$(readlink "/proc/$pid2/fd/3")" "anon_inode:[signalfd]"
     expect ignored "$(low_signals SigIgn "/proc/$pid2/status")" 00001001 # SIGHUP, SIGPIPE
     # CHLD TERM USR1 INT, and HUP (blocked in the spawner, ignored by the shim)
@@ -272,31 +279,25 @@ test_clean_task_files() {
     start_spawner
     start 1 j
     read -r _ _ pid _ <<<"$(reply)"
-    request G 1
+    open 1
     expect exit "$(reply)" "X $pid 0 -1"
     expect files "$(files j)" "err exit out start "
     stop_spawner
 }
 
 # A shim with something to say creates shim.log for it: a stdin it cannot open (the program
-# never starts), or a spec error (the message names the spec, which came over the pipe).
+# never starts). Its stderr is /dev/null from its launch on.
 test_log_on_first_message() {
     SPEC_EXTRA=("stdin=$T/no-such-input")
     spec k /bin/true
-    mkdir -p "$T/f"
-    printf 'bogus=1\0' >"$T/f.spec"
     start_spawner
     start 1 k
     read -r _ _ pid _ <<<"$(reply)"
-    request G 1
+    open 1
     expect exit "$(reply)" "X $pid 0 -1"
     expect stage "$(field k launch_error_stage)" stdio
     expect log "$(cat "$T/k/shim.log")" "execgo-shim: $T/no-such-input: No such file or directory"
     expect mode "$(stat -c %a "$T/k/shim.log")" 640
-    start 2 f
-    read -r _ _ pid _ <<<"$(reply)"
-    expect exit "$(reply)" "X $pid 2 -1"
-    expect log "$(cat "$T/f/shim.log")" "execgo-shim: launch spec: unknown key 'bogus'"
     stop_spawner
 }
 
@@ -308,7 +309,7 @@ test_unwritable_log() {
     start 3 e "$T/missing-dir/shim.log"
     read -r op id pid _ <<<"$(reply)"
     expect reply "$op $id" "P 3"
-    request G 3
+    open 3
     expect exit "$(reply)" "X $pid 0 -1"
     expect reason "$(field e reason)" exited
     stop_spawner
@@ -322,7 +323,7 @@ test_start_error() {
     start_spawner
     start 1 l1
     read -r _ _ pid _ <<<"$(reply)"
-    request G 1
+    open 1
     expect exit "$(reply)" "X $pid 0 -1"
     # Room for one gate pipe, of which the spawner keeps one end: new fds take the lowest
     # free numbers, so the limit is the third free one (fds already above it stay open).
@@ -342,26 +343,42 @@ test_start_error() {
     start 4 l2
     read -r op id pid _ <<<"$(reply)"
     expect reply "$op $id" "P 4"
-    request G 4
+    open 4
     expect exit "$(reply)" "X $pid 0 -1"
     expect reason "$(field l2 reason)" exited
     stop_spawner
 }
 
-# A spec error ends the shim before its gate (exit 2); opening the gate later is harmless.
+# A spec error ends the shim at its launch (exit 2) with no record, only the message in
+# shim.log (it names the spec, which came over the pipe); a launch for a shim that is gone
+# (here killed while pooled) is harmless.
 test_spec_error() {
     mkdir -p "$T/f2"
     printf 'bogus=1\0' >"$T/f2.spec"
+    spec f3 /bin/true
     start_spawner
     start 5 f2
     read -r _ _ pid _ <<<"$(reply)"
+    open 5
     expect exit "$(reply)" "X $pid 2 -1"
-    request G 5
+    expect log "$(cat "$T/f2/shim.log")" "execgo-shim: launch spec: unknown key 'bogus'"
+    expect "files left" "$(files f2)" "shim.log "
+    start 6 f3
+    read -r _ _ pid _ <<<"$(reply)"
+    kill -KILL "$pid"
+    expect exit "$(reply)" "X $pid -1 9"
+    open 6
+    start 7 f3
+    read -r _ _ pid _ <<<"$(reply)"
+    open 7
+    expect exit "$(reply)" "X $pid 0 -1"
+    expect "files left" "$(files f3)" "err exit out start "
     stop_spawner
 }
 
-# A spec larger than any pipe buffer or our first read buffer (here ~150 KiB: 2000 env
-# entries and a 40 KiB argument), arriving in pieces, with a request right behind it.
+# A spec larger than any pipe buffer or the spawner's and the shim's first read buffers
+# (here ~150 KiB: 2000 env entries and a 40 KiB argument), arriving in pieces, with a request
+# right behind it.
 test_large_spec() {
     local i long env=()
     for i in $(seq 2000); do env+=("env=VAR_$i=$(printf '%060d' "$i")"); done
@@ -374,19 +391,22 @@ test_large_spec() {
     size=$(stat -c %s "$T/o.spec")
     ((size > 65536)) || fail "spec only $size bytes"
     start_spawner
-    request S 1 "$T/o/shim.log" "$size"
+    start 1 o
+    read -r op id pid _ <<<"$(reply)"
+    expect reply "$op $id" "P 1"
+    start 2 p
+    read -r op id pid2 _ <<<"$(reply)"
+    expect reply "$op $id" "P 2"
+    request L 1 "$T/o/shim.log" "$size"
     head -c 1000 "$T/o.spec" >&"${SP[1]}"
     sleep 0.2 # the spawner has seen part of it and must wait for the rest
     tail -c +1001 "$T/o.spec" >&"${SP[1]}"
-    start 2 p
-    read -r op id pid _ <<<"$(reply)"
-    expect reply "$op $id" "P 1"
-    read -r op id pid2 _ <<<"$(reply)"
-    expect reply "$op $id" "P 2"
-    request G 1
-    expect exit "$(reply)" "X $pid 0 -1"
-    request G 2
-    expect exit "$(reply)" "X $pid2 0 -1"
+    open 2
+    local first second # in either order: the first may take longer to read its launch
+    first=$(reply)
+    second=$(reply)
+    expect exits "$(printf '%s\n' "$first" "$second" | sort)" \
+        "$(printf 'X %s 0 -1\n' "$pid" "$pid2" | sort)"
     expect output "$(tr -d ' ' <"$T/o/out")" $'2000\n40000'
     stop_spawner
 }
@@ -405,7 +425,7 @@ test_cgroup2() {
     start_spawner
     start 1 q
     read -r _ _ pid _ <<<"$(reply)"
-    request G 1
+    open 1
     expect exit "$(reply)" "X $pid 0 -1"
     grep -qx "0::.*/${cg##*/}" "$T/q/out" || fail "not in $cg: $(cat "$T/q/out")"
     stop_spawner
@@ -423,7 +443,7 @@ test_many() {
         line=$(reply)
         expect reply "${line:0:1}" P
     done
-    for i in $(seq 20 -1 1); do request G "$i"; done
+    for i in $(seq 20 -1 1); do open "$i"; done
     for i in $(seq 20); do
         line=$(reply)
         [[ $line == "X "*" 0 -1" ]] && clean=$((clean + 1))
@@ -435,19 +455,19 @@ test_many() {
 
 test_malformed_request() {
     start_spawner
-    request S not-a-number x 1
+    request F not-a-number
     stop_spawner 2
 }
 
 test_malformed_length() {
     start_spawner
-    request S 1 "$T/x.log" 12x
+    request L 1 "$T/x.log" 12x
     stop_spawner 2
 }
 
 test_spec_too_large() {
     start_spawner
-    request S 1 "$T/x.log" $((16 * 1024 * 1024 + 1))
+    request L 1 "$T/x.log" $((16 * 1024 * 1024 + 1))
     stop_spawner 2
 }
 

@@ -74,30 +74,38 @@ export interface ShimStart {
   shimLogPath: string;
 }
 
-/** Starts gated shims; owns the spawner process when there is one. */
+/** Hands out gated shims; owns the spawner process when there is one. */
 export interface ShimLauncher {
   readonly path: LaunchPath;
-  start(shim: ShimStart, onExit: () => void): Promise<GatedShim>;
+  /**
+   * A shim at its gate for this task: at once when one is ready (the spawner's pool, or
+   * Node's spawn), else once one has been forked. `onExit` runs when the shim exits.
+   */
+  acquire(shim: ShimStart, onExit: () => void): GatedShim | Promise<GatedShim>;
   close(): void;
 }
 
 /**
- * Uses `execgo-spawner` next to the shim binary; falls back to Node's spawn (with a warning)
- * when it is missing or dies. The fallback is slower (Node forks its whole process per task)
- * but gives the same guarantees.
+ * Uses `execgo-spawner` next to the shim binary, keeping `poolSize` shims forked ahead of
+ * need; falls back to Node's spawn (with a warning) when it is missing or dies. The fallback
+ * is slower (Node forks its whole process per task) but gives the same guarantees.
  */
-export function createShimLauncher(shimPath: string, logger: Logger): ShimLauncher {
+export function createShimLauncher(
+  shimPath: string,
+  poolSize: number,
+  logger: Logger,
+): ShimLauncher {
   const spawnerPath = path.join(path.dirname(shimPath), 'execgo-spawner');
-  const viaNode = (shim: ShimStart, onExit: () => void): Promise<GatedShim> => {
+  const viaNode = (shim: ShimStart, onExit: () => void): GatedShim => {
     // Written in place, not fsynced even in durable mode: only the shim reads it, before
     // its gate; a relaunch rewrites it and no shim survives a power loss to read it again.
     fs.writeFileSync(shim.specPath, shim.spec, { mode: 0o644 });
-    return Promise.resolve(spawnGatedShim(shimPath, shim.specPath, shim.shimLogPath, onExit));
+    return spawnGatedShim(shimPath, shim.specPath, shim.shimLogPath, onExit);
   };
   let client: SpawnerClient | undefined;
   try {
     fs.accessSync(spawnerPath, fs.constants.X_OK);
-    client = new SpawnerClient(spawnerPath, (reason) => {
+    client = new SpawnerClient(spawnerPath, poolSize, (reason) => {
       logger.warn({ spawner: spawnerPath, reason }, 'spawner died; launching shims with spawn');
     });
   } catch (error) {
@@ -107,8 +115,8 @@ export function createShimLauncher(shimPath: string, logger: Logger): ShimLaunch
     get path(): LaunchPath {
       return client?.alive === true ? 'spawner' : 'node-spawn';
     },
-    start: (shim, onExit) =>
-      client?.alive === true ? client.start(shim, onExit) : viaNode(shim, onExit),
+    acquire: (shim, onExit) =>
+      client?.alive === true ? client.acquire(shim, onExit) : viaNode(shim, onExit),
     close: () => client?.close(),
   };
 }

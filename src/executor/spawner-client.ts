@@ -1,12 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { RuntimeError } from '../core/runtime-error.js';
 import { readBootId } from './process-identity.js';
+import type { ProcessIdentity } from '../core/task-record.js';
 import type { GatedShim, ShimStart } from './shim-launcher.js';
 
-interface PendingStart {
-  resolve(shim: GatedShim): void;
+/** A launch waiting for the next forked shim (the pool was empty). */
+interface Waiter {
+  resolve(shim: PooledShim): void;
   reject(error: Error): void;
-  onExit: () => void;
+}
+
+/** A shim the spawner forked ahead of need, waiting at its gate for a task. */
+interface PooledShim {
+  id: number;
+  identity: ProcessIdentity;
 }
 
 /** SPEC_MAX_BYTES of native/spec.h: the spawner takes a longer spec for a garbled request. */
@@ -22,26 +29,39 @@ function field(value: string): Buffer {
  * (a zygote: the shim code is linked into it, no exec per task), so the Node process (tens
  * of MiB, whose fork is slow and blocks the event loop) never forks per task. It holds the
  * gate pipes; if it dies, every unopened gate closes and those shims leave no trace, as with
- * Node's own pipe. Requests are an op byte plus NUL-terminated fields, the start request
+ * Node's own pipe. Requests are an op byte plus NUL-terminated fields, the launch request
  * followed by the spec's bytes (no launch.spec file); replies are lines (see the C file).
+ *
+ * It keeps `poolSize` shims forked ahead of need: a launch takes one whose identity is
+ * already known, so the server can record it and open the gate at once, with no round trip
+ * to the spawner in between; the replacement is forked while the task runs. Pooled shims
+ * that no task ever took read EOF when the spawner exits and leave no trace.
  */
 export class SpawnerClient {
   private readonly child: ChildProcess;
-  private readonly pending = new Map<number, PendingStart>();
+  private readonly ready: PooledShim[] = [];
+  /** Forks requested and not yet answered. */
+  private forking = 0;
+  private readonly waiters: Waiter[] = [];
   private readonly exitListeners = new Map<number, () => void>();
   private nextId = 1;
   private buffered = '';
   private isAlive = true;
+  private topUpQueued = false;
 
   /** Starts the spawner; `onDeath` runs once if it exits while the runtime still needs it. */
-  constructor(spawnerPath: string, onDeath: (reason: string) => void) {
+  constructor(
+    spawnerPath: string,
+    private readonly poolSize: number,
+    onDeath: (reason: string) => void,
+  ) {
     this.child = spawn(spawnerPath, [], { stdio: ['pipe', 'pipe', 'inherit'], env: {} });
     const die = (reason: string): void => {
       if (!this.isAlive) return;
       this.isAlive = false;
       const error = new RuntimeError('launch_failed', `the spawner is gone: ${reason}`);
-      for (const start of this.pending.values()) start.reject(error);
-      this.pending.clear();
+      for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+      this.ready.length = 0;
       onDeath(reason);
     };
     this.child.on('error', (error) => die(error.message));
@@ -53,39 +73,78 @@ export class SpawnerClient {
     this.child.unref();
     for (const stream of [this.child.stdin, this.child.stdout])
       (stream as unknown as { unref?: () => void } | null)?.unref?.();
+    this.topUp();
   }
 
   get alive(): boolean {
     return this.isAlive;
   }
 
+  /** Shims forked and waiting for a task (for tests and diagnostics). */
+  get pooled(): number {
+    return this.ready.length;
+  }
+
   /**
-   * Starts a shim waiting at its gate; `onExit` runs when the shim exits. The spec goes over
-   * the pipe, length-prefixed (it is NUL-separated itself); the shim creates its log only if
-   * it has something to say.
+   * A shim at its gate for this launch: a pooled one at once, else the next one forked.
+   * `onExit` runs when the shim exits. The spec goes over the pipe with the launch (`open`),
+   * length-prefixed (it is NUL-separated itself); the shim creates its log only if it has
+   * something to say.
    */
-  start(shim: ShimStart, onExit: () => void): Promise<GatedShim> {
+  acquire(shim: ShimStart, onExit: () => void): GatedShim | Promise<GatedShim> {
     if (!this.isAlive)
       return Promise.reject(new RuntimeError('launch_failed', 'the spawner is not running'));
     if (shim.spec.length > SPEC_MAX_BYTES)
       return Promise.reject(new RuntimeError('launch_failed', 'the launch spec is too large'));
-    const id = this.nextId++;
-    this.send(
-      Buffer.concat([
-        Buffer.from('S'),
-        field(String(id)),
-        field(shim.shimLogPath),
-        field(String(shim.spec.length)),
-        shim.spec,
-      ]),
-    );
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, onExit }));
+    const launch = Buffer.concat([
+      field(shim.shimLogPath),
+      field(String(shim.spec.length)),
+      shim.spec,
+    ]);
+    const pooled = this.ready.shift();
+    // Replacements are asked for after this tick, so that they follow this launch (written
+    // in this tick) through the spawner instead of delaying it by a fork.
+    this.queueTopUp();
+    if (pooled !== undefined) return this.bind(pooled, launch, onExit);
+    return new Promise<PooledShim>((resolve, reject) =>
+      this.waiters.push({ resolve, reject }),
+    ).then((forked) => this.bind(forked, launch, onExit));
+  }
+
+  private bind(shim: PooledShim, launch: Buffer, onExit: () => void): GatedShim {
+    this.exitListeners.set(shim.identity.pid, onExit);
+    const id = field(String(shim.id));
+    return {
+      identity: shim.identity,
+      open: () => this.send(Buffer.concat([Buffer.from('L'), id, launch])),
+      abort: () => this.send(Buffer.concat([Buffer.from('A'), id])),
+    };
+  }
+
+  private queueTopUp(): void {
+    if (this.topUpQueued) return;
+    this.topUpQueued = true;
+    queueMicrotask(() => {
+      this.topUpQueued = false;
+      this.topUp();
+    });
+  }
+
+  /** Forks until every waiting launch and the pool are covered. */
+  private topUp(): void {
+    if (!this.isAlive) return;
+    while (this.ready.length + this.forking < this.waiters.length + this.poolSize) {
+      this.forking++;
+      this.send(Buffer.concat([Buffer.from('F'), field(String(this.nextId++))]));
+    }
   }
 
   /** Closes its stdin: it exits, and shims still at their gates leave no trace. */
   close(): void {
     this.isAlive = false;
     this.child.stdin?.end();
+    const error = new RuntimeError('launch_failed', 'the runtime is stopping');
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
   }
 
   private send(message: Buffer): void {
@@ -104,35 +163,42 @@ export class SpawnerClient {
 
   private onReply([kind, first = '', second = '', third = '']: string[]): void {
     if (kind === 'X') {
-      const listener = this.exitListeners.get(Number(first));
-      this.exitListeners.delete(Number(first));
+      const pid = Number(first);
+      const listener = this.exitListeners.get(pid);
+      this.exitListeners.delete(pid);
+      // A pooled shim that died before any task took it (someone killed it) is dropped; the
+      // next launch forks its replacement.
+      const pooled = this.ready.findIndex((shim) => shim.identity.pid === pid);
+      if (pooled >= 0) this.ready.splice(pooled, 1);
       listener?.();
       return;
     }
-    const id = Number(first);
-    const start = this.pending.get(id);
-    if (start === undefined) return;
-    this.pending.delete(id);
+    if (kind !== 'P' && kind !== 'E') return;
+    this.forking--;
     if (kind === 'E') {
-      start.reject(
-        new RuntimeError('launch_failed', `could not start the supervisor (errno ${second})`),
-      );
+      // Not retried here: a fork that fails now would fail again in a loop.
+      this.waiters
+        .shift()
+        ?.reject(
+          new RuntimeError('launch_failed', `could not start the supervisor (errno ${second})`),
+        );
       return;
     }
+    const id = Number(first);
     const pid = Number(second);
     const startTicks = Number(third);
+    const waiter = this.waiters.shift();
     if (startTicks < 0 || !Number.isSafeInteger(startTicks)) {
+      // It exited before its start time could be read (not seen in practice: even a dead
+      // shim's stat is there until the spawner reaps it). Not retried, like a failed fork.
       this.send(Buffer.concat([Buffer.from('A'), field(String(id))]));
-      start.reject(
+      waiter?.reject(
         new RuntimeError('launch_failed', 'the supervisor exited before it could be recorded'),
       );
       return;
     }
-    this.exitListeners.set(pid, start.onExit);
-    start.resolve({
-      identity: { pid, startTicks, bootId: readBootId() },
-      open: () => this.send(Buffer.concat([Buffer.from('G'), field(String(id))])),
-      abort: () => this.send(Buffer.concat([Buffer.from('A'), field(String(id))])),
-    });
+    const shim = { id, identity: { pid, startTicks, bootId: readBootId() } };
+    if (waiter === undefined) this.ready.push(shim);
+    else waiter.resolve(shim);
   }
 }

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  countedTask,
+  crashServer,
+  killMarkedProcesses,
+  readStatFields,
+  startCrashServer,
+  stopServer,
+} from '../support/crash-harness.js';
+import {
+  eventually,
+  isProcessAlive,
+  makeDataDir,
+  type ServerProcess,
+} from '../support/runtime-harness.js';
+
+// The spawner keeps one pooled shim per slot (up to 8): two slots, two pooled shims.
+const SLOTS = 2;
+const MARK = `spawner-pool-${process.pid}-${Date.now()}`;
+const servers: ServerProcess[] = [];
+
+after(async () => {
+  for (const server of servers) await crashServer(server);
+  killMarkedProcesses([MARK]);
+});
+
+async function start(dataDir = makeDataDir()): Promise<ServerProcess> {
+  const server = await startCrashServer(dataDir, {
+    args: ['--max-running-tasks', String(SLOTS)],
+  });
+  servers.push(server);
+  return server;
+}
+
+/** Live children of a process, by their /proc/<pid>/stat. */
+function childrenOf(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isSafeInteger(pid)) continue;
+    const fields = readStatFields(pid);
+    if (fields?.[1] === String(parent) && fields[0] !== 'Z') children.push(pid);
+  }
+  return children;
+}
+
+function commOf(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The server's spawner; it starts with the first launch, so one task is run first. */
+async function warmSpawner(server: ServerProcess): Promise<number> {
+  await server.api.submit(countedTask('warm', MARK, 'true'));
+  assert.equal((await server.api.waitTerminal('warm')).status, 'success');
+  const spawner = childrenOf(server.child.pid ?? 0).find((pid) => commOf(pid) === 'execgo-spawner');
+  assert.ok(spawner !== undefined, 'the server has a spawner');
+  return spawner;
+}
+
+/** The spawner's children once they are exactly `count` (every one of them when idle). */
+async function waitForChildren(spawner: number, count: number): Promise<number[]> {
+  let children: number[] = [];
+  await eventually(
+    () => (children = childrenOf(spawner)).length === count,
+    10_000,
+    `${count} children of the spawner`,
+  );
+  return children;
+}
+
+describe('spawner shim pool', () => {
+  test('a task runs under a shim forked ahead of time; the pool refills', async () => {
+    const server = await start();
+    const spawner = await warmSpawner(server);
+    const pooled = await waitForChildren(spawner, SLOTS);
+    for (const pid of pooled) {
+      assert.equal(commOf(pid), 'execgo-spawner', 'a pooled shim is a fork of the spawner');
+      // At its gate: stdin is a pipe, nothing of a task is open yet.
+      assert.match(fs.readlinkSync(`/proc/${pid}/fd/0`), /^pipe:/);
+    }
+    await server.api.submit(countedTask('t1', MARK, 'echo ready; exec sleep 30'));
+    const status = await server.api.waitFor(
+      't1',
+      (s) => s.stdout.includes('ready') && s.pid !== undefined,
+    );
+    assert.ok(
+      pooled.includes(status.shim_pid ?? -1),
+      `shim ${status.shim_pid} is one of the pooled ${pooled.join(', ')}`,
+    );
+    // The running task's shim, plus a full pool again.
+    const children = await waitForChildren(spawner, SLOTS + 1);
+    assert.ok(children.includes(status.shim_pid ?? -1));
+    await server.api.request('POST', '/api/v1/tasks/t1/kill');
+    assert.equal((await server.api.waitTerminal('t1')).status, 'cancelled');
+    await stopServer(server);
+  });
+
+  test('pooled shims killed before any task took them are dropped; tasks still run', async () => {
+    const server = await start();
+    const spawner = await warmSpawner(server);
+    for (const pid of await waitForChildren(spawner, SLOTS)) process.kill(pid, 'SIGKILL');
+    await waitForChildren(spawner, 0);
+    // More tasks than the pool held: each finds a shim forked for it.
+    const ids = ['a', 'b', 'c'];
+    for (const id of ids) await server.api.submit(countedTask(id, MARK, `echo ${id}`));
+    for (const id of ids) {
+      const status = await server.api.waitTerminal(id);
+      assert.equal(status.status, 'success', `task ${id}`);
+      assert.equal(status.stdout, `${id}\n`);
+    }
+    await waitForChildren(spawner, SLOTS);
+    await stopServer(server);
+  });
+
+  for (const ending of ['graceful stop', 'SIGKILL'] as const)
+    test(`pooled shims leave no trace when the server ends (${ending})`, async () => {
+      const dataDir = makeDataDir();
+      const server = await start(dataDir);
+      const pooled = await waitForChildren(await warmSpawner(server), SLOTS);
+      if (ending === 'SIGKILL') await crashServer(server);
+      else await stopServer(server);
+      await eventually(
+        () => pooled.every((pid) => !isProcessAlive(pid)),
+        10_000,
+        'the pooled shims to exit',
+      );
+      // They never knew a task: the only task directory is the warm-up task's, untouched.
+      assert.deepEqual(fs.readdirSync(path.join(dataDir, 'tasks')), ['warm']);
+      const next = await start(dataDir);
+      assert.equal((await next.api.status('warm')).status, 'success');
+      await stopServer(next);
+    });
+});
