@@ -80,11 +80,6 @@ export class SpawnerClient {
     return this.isAlive;
   }
 
-  /** Shims forked and waiting for a task (for tests and diagnostics). */
-  get pooled(): number {
-    return this.ready.length;
-  }
-
   /**
    * A shim at its gate for this launch: a pooled one at once, else the next one forked.
    * `onExit` runs when the shim exits. The spec goes over the pipe with the launch (`open`),
