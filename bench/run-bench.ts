@@ -259,6 +259,10 @@ async function main(): Promise<void> {
     durableCostTput: ratio('runtime-durable', 'runtime', 'tput'),
     seqP50VsBareSpawn: ratio('runtime', 'bare-spawn', 'seqP50'),
     tputVsBareSpawn: ratio('runtime', 'bare-spawn', 'tput'),
+    // The floor under the first two targets: a C posix_spawn + wait of the same program,
+    // with no server, no HTTP and no database at all, against the thin runtime.
+    bareSpawnSeqP50VsThin: ratio('bare-spawn', 'thin', 'seqP50'),
+    bareSpawnTputVsThin: ratio('bare-spawn', 'thin', 'tput'),
   };
   const rt = figures.runtime ?? {};
   const targets = [
@@ -306,6 +310,10 @@ async function main(): Promise<void> {
     );
   lines.push('', 'targets');
   for (const [label, ok] of targets) lines.push(`  ${ok ? 'HOLDS' : 'MISSES'}  ${label}`);
+  lines.push(
+    `  (bare spawn alone, no runtime at all: p50 ${fmt(ratios.bareSpawnSeqP50VsThin)}× thin,` +
+      ` throughput ${fmt(ratios.bareSpawnTputVsThin)}× thin)`,
+  );
   lines.push('', `bench took ${((Date.now() - begin) / 1000).toFixed(0)} s`);
   process.stdout.write(`${lines.join('\n')}\n`);
 
