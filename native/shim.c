@@ -42,6 +42,8 @@ struct launch_error {
 
 static struct spec spec;
 static int sigfd = -1;
+/* A pooled shim's server: before its launch, only this process's signals cancel (below). */
+static pid_t pool_owner;
 static int task_fd[3] = {-1, -1, -1}; /* the task's stdin, stdout, stderr */
 static const char *search_path;       /* PATH of the task env, for a bare exe */
 static char *path_buf;                /* room for the longest PATH candidate */
@@ -129,7 +131,14 @@ static bool drain_signals(void)
             return cancel;
         if (n != (ssize_t)sizeof si)
             die("read signalfd");
-        cancel |= si.ssi_signo != SIGCHLD;
+        if (si.ssi_signo == SIGCHLD)
+            continue;
+        if (!t.gate_open && pool_owner > 0 && (pid_t)si.ssi_pid != pool_owner) {
+            msg("pooled: ignoring signal %u from pid %u (only the server cancels a task)",
+                si.ssi_signo, si.ssi_pid);
+            continue;
+        }
+        cancel = true;
     }
 }
 
@@ -720,8 +729,14 @@ int shim_main(const char *spec_path)
     return run_task(cancelled);
 }
 
-int shim_pooled_main(void)
+int shim_pooled_main(pid_t server)
 {
+    /* A pooled shim waits long before any task is given to it, so a stray SIGTERM (a pkill
+     * of the spawner's name) could reach it there and would cancel whichever task it gets
+     * next. The server signals a shim only after committing it to a task, and by then the
+     * launch is already in the spawner's pipe: a cancel arriving before the launch is the
+     * server's, or is ignored. */
+    pool_owner = server;
     setup_process();
     bool cancelled = false;
     struct launch_msg m;

@@ -140,7 +140,7 @@ static _Noreturn void run_shim(int gate)
         _exit(1); /* an internal failure before the gate: gone without a trace */
     /* exit, never back into our loop; our stdio has nothing buffered that could be written
      * twice (stderr is unbuffered, replies are write()s). */
-    exit(shim_pooled_main());
+    exit(shim_pooled_main(server_pid));
 }
 
 /* Forks a shim with the gate pipe as stdin. The cancel signals are blocked across the fork,

@@ -192,6 +192,24 @@ test_early_cancel() {
     stop_spawner
 }
 
+# A pooled shim waits long before a task is given to it: a cancel signal from anyone but the
+# server (here a child shell, while this test shell plays the server) is ignored, with a
+# message on the spawner's stderr, and the task given to it later runs. The server's own
+# early cancel counts (test_early_cancel).
+test_pooled_ignores_foreign_signals() {
+    spec fs /bin/sh -c 'echo ran'
+    start_spawner
+    start 1 fs
+    read -r _ _ pid _ <<<"$(reply)"
+    sh -c 'kill -TERM "$1"' _ "$pid"
+    wait_for "message" grep -q "pooled: ignoring signal 15 from pid" "$T/spawner.log.$n"
+    open 1
+    expect exit "$(reply)" "X $pid 0 -1"
+    expect reason "$(field fs reason)" exited
+    expect stdout "$(cat "$T/fs/out")" ran
+    stop_spawner
+}
+
 # Signals 1-31 of a SigBlk/SigIgn mask: 32 and 33 are glibc's own, which its sigaction()
 # refuses to touch, so they keep what the environment gave (make, for one, ignores them).
 low_signals() { printf '%08x' $((16#$(sed -n "s/^$1:\s*//p" "$2") & 0x7fffffff)); }
@@ -474,7 +492,7 @@ test_spec_too_large() {
 for t in start_and_open abort_leaves_no_trace server_gone_closes_gates gate_written_before_server_death \
     stray_hangup \
     shim_outlives_spawner \
-    early_cancel cancel_signals_blocked_across_fork program_signal_state shim_fds_and_signals clean_task_files \
+    early_cancel pooled_ignores_foreign_signals cancel_signals_blocked_across_fork program_signal_state shim_fds_and_signals clean_task_files \
     log_on_first_message unwritable_log start_error spec_error large_spec cgroup2 many \
     malformed_request malformed_length spec_too_large; do
     run_test "$t"

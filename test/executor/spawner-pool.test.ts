@@ -119,6 +119,22 @@ describe('spawner shim pool', () => {
     await stopServer(server);
   });
 
+  test('a stray SIGTERM to pooled shims cancels no task they are given later', async () => {
+    const server = await start();
+    const spawner = await warmSpawner(server);
+    const pooled = await waitForChildren(spawner, SLOTS);
+    // From this test process, not the server: what a `pkill execgo-spawner` would send.
+    for (const pid of pooled) process.kill(pid, 'SIGTERM');
+    const ids = pooled.map((_pid, index) => `s${index}`);
+    for (const id of ids) await server.api.submit(countedTask(id, MARK, `echo ${id}`));
+    for (const id of ids) {
+      const status = await server.api.waitTerminal(id);
+      assert.equal(status.status, 'success', `task ${id}`);
+      assert.ok(pooled.includes(status.shim_pid ?? -1), `task ${id} ran under a pooled shim`);
+    }
+    await stopServer(server);
+  });
+
   for (const ending of ['graceful stop', 'SIGKILL'] as const)
     test(`pooled shims leave no trace when the server ends (${ending})`, async () => {
       const dataDir = makeDataDir();
