@@ -70,12 +70,15 @@ export class TaskExecutor {
   /** The launcher, started on first use (a runtime that never launches needs no spawner). */
   private launcherOrCreate(): ShimLauncher {
     if (this.launcher === undefined) {
-      this.launcher = createShimLauncher(
-        this.deps.config.shimPath,
-        shimPoolSize(this.deps.config.maxRunningTasks),
-        this.deps.logger,
+      const poolSize = shimPoolSize(this.deps.config.maxRunningTasks);
+      this.launcher = createShimLauncher(this.deps.config.shimPath, poolSize, this.deps.logger);
+      this.deps.logger.info(
+        {
+          launch_path: this.launcher.path,
+          ...(this.launcher.path === 'spawner' ? { shim_pool: poolSize } : {}),
+        },
+        'shim launcher ready',
       );
-      this.deps.logger.info({ launch_path: this.launcher.path }, 'shim launcher ready');
     }
     return this.launcher;
   }
