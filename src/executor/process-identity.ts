@@ -50,19 +50,19 @@ export function captureIdentity(pid: number): ProcessIdentity | undefined {
   return startTicks === undefined ? undefined : { pid, startTicks, bootId: readBootId() };
 }
 
-/** True only if the very process identified is still alive (not a reused pid). */
+/** True only if the very process identified is still alive (not a reused pid, not a zombie). */
 export function isSameProcessAlive(identity: ProcessIdentity): boolean {
   if (identity.bootId !== readBootId()) return false;
-  const ticks = readStartTicks(identity.pid);
-  if (ticks !== identity.startTicks) return false;
-  // A zombie keeps its stat entry; it is not a live supervisor.
+  let stat: string;
   try {
-    const stat = fs.readFileSync(`/proc/${identity.pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+    stat = fs.readFileSync(`/proc/${identity.pid}/stat`, 'utf8');
   } catch {
     return false;
   }
+  if (parseStartTicks(stat) !== identity.startTicks) return false;
+  // A zombie keeps its stat entry; it is not a live supervisor.
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
 }
 
 /**

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { RuntimeError } from '../core/runtime-error.js';
-import { readBootId } from './process-identity.js';
+import { isSameProcessAlive, readBootId } from './process-identity.js';
 import type { ProcessIdentity } from '../core/task-record.js';
 import type { GatedShim, ShimStart } from './shim-launcher.js';
 
@@ -96,7 +96,10 @@ export class SpawnerClient {
       field(String(shim.spec.length)),
       shim.spec,
     ]);
-    const pooled = this.ready.shift();
+    let pooled = this.ready.shift();
+    // One that died while pooled (killed; its X not read yet) must never be given a task.
+    while (pooled !== undefined && !isSameProcessAlive(pooled.identity))
+      pooled = this.ready.shift();
     // Replacements are asked for after this tick, so that they follow this launch (written
     // in this tick) through the spawner instead of delaying it by a fork.
     this.queueTopUp();
