@@ -196,6 +196,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
           new Date(record.reservedAt ?? record.createdAt).toISOString(),
         );
       watcher.start();
+      executor.start();
       dispatcher.start();
       timers.push(
         setInterval(
