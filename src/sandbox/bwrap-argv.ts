@@ -7,6 +7,8 @@ import type { ProgramInvocation, WrappedInvocation } from './task-command.js';
 export const CHROOT_WORKSPACE = '/workspace';
 /** Where files of the task dir named in argv (script files) appear inside a chroot. */
 export const CHROOT_TASK_FILES = '/tmp/.execgo-task';
+/** Where the sandbox init and its status file appear inside a chroot (on its private /tmp). */
+export const CHROOT_INIT_DIR = '/tmp/.execgo-init';
 /** Mount points a rootfs must provide, because the rootfs itself is mounted read-only. */
 export const ROOTFS_MOUNT_POINTS = ['/proc', '/dev', '/tmp', CHROOT_WORKSPACE] as const;
 /** Hostname seen inside a uts namespace. */
@@ -33,10 +35,12 @@ export interface BwrapInput {
    */
   insideTools: { setpriv: string; env: string; unshare?: string };
   /**
-   * The shim binary and the status file for `--sandbox-init`, which reports the program's
-   * real wait status (bwrap only says 128+N). Both are mounted at their host paths.
+   * The binary and the status file for `--sandbox-init`, which reports the program's real
+   * wait status (bwrap only says 128+N): the shim, mounted on the data dir's tmpfs, with the
+   * status file at its host path; in a chroot the static `execgo-sandbox-init` (the rootfs has
+   * its own libc, or none), both under {@link CHROOT_INIT_DIR}.
    */
-  init?: { shimPath: string; statusFile: string };
+  init?: { binary: string; statusFile: string };
 }
 
 function isInside(file: string, dir: string): boolean {
@@ -69,14 +73,32 @@ function createDirs(dirs: readonly string[]): string[] {
   return dirs.flatMap((dir) => ['--perms', '0755', '--dir', dir]);
 }
 
+/** Where the init's binary and status file are seen inside the sandbox. */
+function insideInit(input: BwrapInput): { binary: string; statusFile: string } | undefined {
+  const { init, sandbox, dataDir } = input;
+  if (init === undefined) return undefined;
+  if (sandbox.chroot && sandbox.rootfs !== undefined)
+    return {
+      binary: path.posix.join(CHROOT_INIT_DIR, 'init'),
+      statusFile: path.posix.join(CHROOT_INIT_DIR, 'status'),
+    };
+  return { binary: insideShimPath(dataDir), statusFile: init.statusFile };
+}
+
 function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): string[] {
   const { sandbox, dataDir, workspaceDir, init } = input;
+  const initInside = insideInit(input);
   if (sandbox.chroot && sandbox.rootfs !== undefined) {
     const args = ['--ro-bind', sandbox.rootfs, '/', '--proc', '/proc', '--dev', '/dev'];
     args.push('--tmpfs', '/tmp', '--bind', workspaceDir, CHROOT_WORKSPACE);
     if (taskFiles.length > 0) args.push(...createDirs([CHROOT_TASK_FILES]));
     for (const file of taskFiles)
       args.push('--ro-bind', file, path.posix.join(CHROOT_TASK_FILES, path.basename(file)));
+    if (init !== undefined && initInside !== undefined) {
+      args.push(...createDirs([CHROOT_INIT_DIR]));
+      args.push('--ro-bind', init.binary, initInside.binary);
+      args.push('--bind', init.statusFile, initInside.statusFile);
+    }
     return [...args, '--chdir', CHROOT_WORKSPACE];
   }
   // Without a mount namespace request the host tree stays writable (as far as the dropped uid
@@ -99,11 +121,11 @@ function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): strin
   const shown = [
     [workspaceDir, workspaceDir, '--bind'],
     ...taskFiles.map((file) => [file, file, '--ro-bind']),
-    ...(init === undefined
+    ...(init === undefined || initInside === undefined
       ? []
       : [
-          [init.shimPath, insideShimPath(dataDir), '--ro-bind'],
-          [init.statusFile, init.statusFile, '--bind'],
+          [init.binary, initInside.binary, '--ro-bind'],
+          [init.statusFile, initInside.statusFile, '--bind'],
         ]),
   ] as const;
   args.push('--tmpfs', dataDir);
@@ -168,9 +190,9 @@ function buildNestedUts(input: BwrapInput): string[] {
  * bwrap nor setpriv ever runs with a task-controlled LD_PRELOAD or similar.
  */
 function buildIdentityDrop(input: BwrapInput): string[] {
-  const { tool, insideTools, program, init } = input;
-  const reporter =
-    init === undefined ? [] : [insideShimPath(input.dataDir), '--sandbox-init', init.statusFile];
+  const { tool, insideTools, program } = input;
+  const init = insideInit(input);
+  const reporter = init === undefined ? [] : [init.binary, '--sandbox-init', init.statusFile];
   return [
     insideTools.setpriv,
     `--reuid=${tool.uid}`,

@@ -31,7 +31,8 @@ function handOver(tool: LinuxSandboxTool, paths: SandboxPaths, program: ProgramI
 function prepareInit(
   tool: LinuxSandboxTool,
   paths: SandboxPaths,
-): { shimPath: string; statusFile: string } {
+  binary: string,
+): { binary: string; statusFile: string } {
   const statusFile = resolveSandboxStatusPath(paths.taskDir);
   try {
     fs.rmSync(statusFile, { force: true });
@@ -40,7 +41,7 @@ function prepareInit(
   } catch (error) {
     throw setupFailure('could not prepare the sandbox status file', undefined, error);
   }
-  return { shimPath: paths.shimPath, statusFile };
+  return { binary, statusFile };
 }
 
 function checkRootfs(rootfs: string): void {
@@ -129,9 +130,16 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
             }
           : findRootfsTools(rootfs, tool);
       handOver(tool, paths, program);
-      // The shim binary links against the host's libc; inside a foreign rootfs it may not
-      // run, so a chroot goes without the init (exit_signal then reads as exit 128+N).
-      const init = rootfs === undefined ? prepareInit(tool, paths) : undefined;
+      // The shim links against the host's libc, which a foreign rootfs does not have: a
+      // chroot runs the static execgo-sandbox-init instead. Without it (an install that did
+      // not build it) the chroot goes without an init and exit_signal reads as exit 128+N.
+      const staticInit = path.join(path.dirname(paths.shimPath), 'execgo-sandbox-init');
+      const init =
+        rootfs === undefined
+          ? prepareInit(tool, paths, paths.shimPath)
+          : isExecutable(staticInit)
+            ? prepareInit(tool, paths, staticInit)
+            : undefined;
       return buildBwrapInvocation({
         ...(init === undefined ? {} : { init }),
         program,

@@ -222,7 +222,7 @@ await test('buildBwrapInvocation', async (t) => {
 });
 
 await test('buildBwrapInvocation with the sandbox init', async (t) => {
-  const init = { shimPath: '/opt/execgo/execgo-shim', statusFile: '/data/tasks/t1/sandbox-status' };
+  const init = { binary: '/opt/execgo/execgo-shim', statusFile: '/data/tasks/t1/sandbox-status' };
 
   await t.test('runs the init between the identity drop and env -i', () => {
     const command = commandOf(buildBwrapInvocation(input({ init })).argv);
@@ -258,9 +258,30 @@ await test('buildBwrapInvocation with the sandbox init', async (t) => {
   await t.test('mounts the shim read-only on the data dir tmpfs, the status file writable', () => {
     const options = bwrapOptions(buildBwrapInvocation(input({ init })).argv);
     // Wherever the runtime is installed (even under /tmp, which the sandbox replaces).
-    assert.ok(hasPair(options, '--ro-bind', init.shimPath, '/data/.execgo-shim'));
+    assert.ok(hasPair(options, '--ro-bind', init.binary, '/data/.execgo-shim'));
     assert.ok(options.indexOf('/data/.execgo-shim') > options.lastIndexOf('--tmpfs'));
     assert.ok(hasPair(options, '--bind', init.statusFile, init.statusFile));
+  });
+
+  await t.test('in a chroot: the static init and its status file under /tmp/.execgo-init', () => {
+    const sandbox = { ...SANDBOX, chroot: true, rootfs: '/srv/rootfs' };
+    const staticInit = { ...init, binary: '/opt/execgo/execgo-sandbox-init' };
+    const argv = buildBwrapInvocation(input({ sandbox, init: staticInit })).argv;
+    const options = bwrapOptions(argv);
+    assert.ok(hasPair(options, '--perms', '0755', '--dir', '/tmp/.execgo-init'));
+    assert.ok(hasPair(options, '--ro-bind', staticInit.binary, '/tmp/.execgo-init/init'));
+    assert.ok(hasPair(options, '--bind', staticInit.statusFile, '/tmp/.execgo-init/status'));
+    // Mounted over the chroot's private /tmp, not hidden by it.
+    assert.ok(options.indexOf('/tmp/.execgo-init/init') > options.indexOf('--tmpfs'));
+    const command = commandOf(argv);
+    const at = command.indexOf('/tmp/.execgo-init/init');
+    assert.ok(at > command.indexOf('/usr/bin/setpriv'));
+    assert.deepEqual(command.slice(at, at + 3), [
+      '/tmp/.execgo-init/init',
+      '--sandbox-init',
+      '/tmp/.execgo-init/status',
+    ]);
+    assert.ok(!command.includes('/data/.execgo-shim'));
   });
 
   await t.test('parents of mount points inside the hidden data dir are created walkable', () => {

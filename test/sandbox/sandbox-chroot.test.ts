@@ -78,6 +78,18 @@ describe('linux_sandbox chroot and setup failures', () => {
     assert.equal(fs.readFileSync(written, 'utf8'), 'from-chroot\n');
   });
 
+  it('a signal death inside the chroot is exit_signal, a plain exit 137 exit_code', async (t) => {
+    if (skipUnavailable(t, manifest, 'chroot', manifest.sandbox.chroot) || rootfs === undefined)
+      return;
+    // The rootfs has no libc of the host's shim: the static sandbox init reports the status.
+    const killed = await rt.api.run(chrootTask(rootfs, 'kill -KILL $$'));
+    assert.equal(killed.exit_signal, 9, describeStatus(killed));
+    assert.equal(killed.exit_code, undefined);
+    const exited = await rt.api.run(chrootTask(rootfs, 'exit 137'));
+    assert.equal(exited.exit_code, 137, describeStatus(exited));
+    assert.equal(exited.exit_signal, undefined);
+  });
+
   it('a script file with an interpreter is mounted read-only under /tmp/.execgo-task', async (t) => {
     if (skipUnavailable(t, manifest, 'chroot', manifest.sandbox.chroot) || rootfs === undefined)
       return;
