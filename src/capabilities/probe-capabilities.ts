@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
-import type { RuntimeConfig } from '../config/runtime-config.js';
+import { staticSandboxInitPath, type RuntimeConfig } from '../config/runtime-config.js';
 import type { CgroupPlacement, HostCapabilities } from './host-capabilities.js';
 import { resolveCgroupHierarchies } from './parse-cgroup-layout.js';
 import { probeCgroups } from './probe-cgroups.js';
@@ -9,6 +9,7 @@ import {
   detectContainer,
   detectSwap,
   findTool,
+  isExecutableFile,
   probeDataDirWritable,
   readText,
 } from './probe-host.js';
@@ -110,13 +111,19 @@ export function probeCapabilities(config: RuntimeConfig, env: NodeJS.ProcessEnv)
   const dataDirWritable = probeDataDirWritable(config.dataDir);
   if (!dataDirWritable) warnings.push(`data dir ${config.dataDir} is not writable`);
   const linuxSandbox = sandbox?.tool ?? null;
+  const chroot = linuxSandbox !== null && sandbox?.namespaces.mount === true;
+  if (chroot && !isExecutableFile(staticSandboxInitPath(config.shimPath)))
+    warnings.push(
+      `chroot tasks report a signal death as exit 128+N: ${staticSandboxInitPath(config.shimPath)} ` +
+        'was not built (it needs the static C library, libc.a)',
+    );
   return {
     os: process.platform,
     arch: os.arch(),
     ...detectContainer(env),
     dataDirWritable,
     linuxSandbox,
-    chroot: linuxSandbox !== null && sandbox?.namespaces.mount === true,
+    chroot,
     namespaces: sandbox?.namespaces ?? {
       mount: false,
       pid: false,

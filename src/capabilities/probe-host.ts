@@ -50,6 +50,16 @@ export function probeDataDirWritable(dataDir: string): boolean {
   }
 }
 
+/** Whether `file` is a regular file this process may execute. */
+export function isExecutableFile(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Finds an executable by absolute path among the standard system directories. */
 export function findTool(name: string): string | null {
   for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin']) {

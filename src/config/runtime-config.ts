@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { CapabilityMode } from '../contract/task-request.js';
 import type { TenantQuota } from '../ledger/resource-amounts.js';
 
@@ -37,4 +38,13 @@ export function formatListenAddr(config: Pick<RuntimeConfig, 'listenHost' | 'lis
   return config.listenHost.includes(':')
     ? `[${config.listenHost}]:${config.listenPort}`
     : `${config.listenHost}:${config.listenPort}`;
+}
+
+/**
+ * The sandbox init for chroot tasks, next to the shim: linked statically, because a rootfs
+ * brings its own libc or none (native/sandbox-init-main.c). Not built without a static C
+ * library; chroot tasks then report a signal death as exit 128+N.
+ */
+export function staticSandboxInitPath(shimPath: string): string {
+  return path.join(path.dirname(shimPath), 'execgo-sandbox-init');
 }

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HostCapabilities, LinuxSandboxTool } from '../capabilities/host-capabilities.js';
+import { isExecutableFile } from '../capabilities/probe-host.js';
+import { staticSandboxInitPath } from '../config/runtime-config.js';
 import { RuntimeError } from '../core/runtime-error.js';
 import { buildBwrapInvocation, listTaskFiles, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
 import { resolveSandboxStatusPath } from './sandbox-exit-status.js';
@@ -67,7 +69,7 @@ function findRootfsTools(
 ): { setpriv: string; env: string; unshare?: string } {
   const find = (name: string) =>
     TOOL_DIRS.map((dir) => path.posix.join(dir, name)).find((file) =>
-      isExecutable(path.join(rootfs, file)),
+      isExecutableFile(path.join(rootfs, file)),
     );
   const setpriv = find('setpriv');
   const env = find('env');
@@ -82,15 +84,6 @@ function findRootfsTools(
   return { setpriv, env, ...(unshare === undefined ? {} : { unshare }) };
 }
 
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
 /**
  * bwrap reports a missing program as its own exit 1; checking first (in the tree the sandbox
  * will see) keeps the contract's `launch_failed` for "program not found".
@@ -103,7 +96,7 @@ function checkProgram(program: ProgramInvocation, root: string): void {
         .split(':')
         .filter((dir) => dir !== '')
         .map((dir) => path.join(dir, exe));
-  if (candidates.some((file) => isExecutable(path.join(root, file)))) return;
+  if (candidates.some((file) => isExecutableFile(path.join(root, file)))) return;
   throw new RuntimeError('launch_failed', `program not found or not executable: ${exe}`, {
     program: exe,
   });
@@ -133,11 +126,11 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
       // The shim links against the host's libc, which a foreign rootfs does not have: a
       // chroot runs the static execgo-sandbox-init instead. Without it (an install that did
       // not build it) the chroot goes without an init and exit_signal reads as exit 128+N.
-      const staticInit = path.join(path.dirname(paths.shimPath), 'execgo-sandbox-init');
+      const staticInit = staticSandboxInitPath(paths.shimPath);
       const init =
         rootfs === undefined
           ? prepareInit(tool, paths, paths.shimPath)
-          : isExecutable(staticInit)
+          : isExecutableFile(staticInit)
             ? prepareInit(tool, paths, staticInit)
             : undefined;
       return buildBwrapInvocation({

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CapabilityManifest } from '../../src/contract/runtime.js';
-import { startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
+import { REPO_ROOT, startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
 import { fetchManifest, sandboxed, skipUnavailable } from '../sandbox/sandbox-test-support.js';
 
 /** What GET /runtime/capabilities says, with and without overrides. */
@@ -103,6 +106,32 @@ describe('capability manifest', () => {
       assert.equal(status.status, 'success');
     } finally {
       await off.stop();
+    }
+  });
+
+  it('without the static sandbox init: a warning that chroot signal deaths read as 128+N', async (t) => {
+    if (skipUnavailable(t, manifest, 'chroot', manifest.sandbox.chroot)) return;
+    assert.ok(!manifest.warnings.some((w) => w.includes('execgo-sandbox-init')));
+    // An install whose build had no static C library: the shim and spawner, no static init.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-no-static-init-'));
+    const built = path.join(REPO_ROOT, 'native/build');
+    for (const binary of ['execgo-shim', 'execgo-spawner'])
+      fs.copyFileSync(path.join(built, binary), path.join(dir, binary));
+    for (const binary of ['execgo-shim', 'execgo-spawner'])
+      fs.chmodSync(path.join(dir, binary), 0o755);
+    const partial = await startTestRuntime({ shimPath: path.join(dir, 'execgo-shim') });
+    try {
+      const m = await fetchManifest(partial);
+      assert.equal(m.sandbox.chroot, true);
+      assert.ok(
+        m.warnings.some(
+          (w) => w.includes('exit 128+N') && w.includes(path.join(dir, 'execgo-sandbox-init')),
+        ),
+        m.warnings.join('; '),
+      );
+    } finally {
+      await partial.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
