@@ -41,7 +41,7 @@ function describeError(error: unknown): RuntimeError {
 
 /**
  * Shims the spawner keeps forked ahead of need: one per slot, so that a burst that fills
- * every slot finds them all ready, up to 8 (an idle pooled shim costs ~0.1 MiB of private
+ * every slot finds them all ready, up to 8 (an idle pooled shim costs ~44 KiB of private
  * memory, docs/performance.md).
  */
 export function shimPoolSize(maxRunningTasks: number): number {

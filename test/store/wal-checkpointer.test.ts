@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import pino from 'pino';
+import { openDatabase } from '../../src/store/open-database.js';
+import { startWalCheckpointer } from '../../src/store/wal-checkpointer.js';
+import { eventually } from '../support/runtime-harness.js';
+
+const logger = pino({ level: 'silent' });
+
+function openScratch(): { db: ReturnType<typeof openDatabase>; file: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-wal-'));
+  const file = path.join(dir, 'runtime.db');
+  const db = openDatabase(file, { durable: false });
+  db.exec('CREATE TABLE scratch (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)');
+  return { db, file };
+}
+
+function autocheckpoint(db: ReturnType<typeof openDatabase>): number {
+  return db.pragma('wal_autocheckpoint', { simple: true }) as number;
+}
+
+/** `count` commits of `bytes` each. */
+function commitMany(db: ReturnType<typeof openDatabase>, count: number, bytes = 4096): void {
+  const insert = db.prepare('INSERT INTO scratch (payload) VALUES (?)');
+  for (let i = 0; i < count; i++) insert.run(Buffer.alloc(bytes, i % 251));
+}
+
+function startScratchCheckpointer(
+  db: ReturnType<typeof openDatabase>,
+  file: string,
+  workerScript?: URL,
+): ReturnType<typeof startWalCheckpointer> {
+  return startWalCheckpointer(db, {
+    file,
+    durable: false,
+    intervalMs: 20,
+    logger,
+    ...(workerScript === undefined ? {} : { workerScript }),
+  });
+}
+
+await test('the worker copies the WAL into runtime.db, the server connection does not', async (t) => {
+  const { db, file } = openScratch();
+  const checkpointer = startScratchCheckpointer(db, file);
+  t.after(async () => {
+    await checkpointer.stop();
+    db.close();
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+  await eventually(() => autocheckpoint(db) === 4000, 10_000, 'the worker to take over');
+  const before = fs.statSync(file).size;
+  // Over 3,000 WAL pages: three times what the server's own checkpoint used to copy at, below
+  // what it copies at now. The data reaches runtime.db all the same.
+  commitMany(db, 3000);
+  await eventually(
+    () => fs.statSync(file).size >= before + 3000 * 4096,
+    10_000,
+    'the worker to copy the WAL into runtime.db',
+  );
+  await checkpointer.stop();
+  assert.equal(autocheckpoint(db), 1000, 'stop hands checkpointing back');
+  assert.equal((db.prepare('SELECT count(*) AS n FROM scratch').get() as { n: number }).n, 3000);
+});
+
+await test('under steady writes the WAL stays bounded (the server restarts it)', async (t) => {
+  const { db, file } = openScratch();
+  const checkpointer = startScratchCheckpointer(db, file);
+  t.after(async () => {
+    await checkpointer.stop();
+    db.close();
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+  await eventually(() => autocheckpoint(db) === 4000, 10_000, 'the worker to take over');
+  // ~12,000 WAL pages written without a pause: the worker's checkpoints never find the WAL
+  // fully copied, so only the server's own checkpoint at 4,000 pages lets it start over.
+  commitMany(db, 12_000, 1024);
+  const walPages = fs.statSync(`${file}-wal`).size / 4096;
+  assert.ok(walPages < 6000, `WAL of ${walPages.toFixed(0)} pages`);
+  assert.equal((db.prepare('SELECT count(*) AS n FROM scratch').get() as { n: number }).n, 12_000);
+});
+
+await test('a worker that dies hands checkpointing back to the server connection', async (t) => {
+  const { db, file } = openScratch();
+  const checkpointer = startScratchCheckpointer(
+    db,
+    file,
+    new URL('./failing-checkpoint-worker.js', import.meta.url),
+  );
+  t.after(async () => {
+    await checkpointer.stop();
+    db.close();
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  });
+  await eventually(() => autocheckpoint(db) === 4000, 10_000, 'the worker to start');
+  await eventually(() => autocheckpoint(db) === 1000, 10_000, 'the server to take over');
+  commitMany(db, 1500);
+  // The server's own auto-checkpoint copied pages into runtime.db.
+  assert.ok(fs.statSync(file).size > 1000 * 4096);
+});
