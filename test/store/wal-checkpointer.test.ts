@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { openDatabase } from '../../src/store/open-database.js';
 import { startWalCheckpointer } from '../../src/store/wal-checkpointer.js';
@@ -28,29 +28,37 @@ function commitMany(db: ReturnType<typeof openDatabase>, count: number, bytes = 
   for (let i = 0; i < count; i++) insert.run(Buffer.alloc(bytes, i % 251));
 }
 
-function startScratchCheckpointer(
-  db: ReturnType<typeof openDatabase>,
-  file: string,
+/**
+ * A scratch database with a checkpointer (its worker script substituted if given), removed
+ * after the test; resolves once the worker has taken over.
+ */
+async function startScratch(
+  t: TestContext,
   workerScript?: URL,
-): ReturnType<typeof startWalCheckpointer> {
-  return startWalCheckpointer(db, {
+): Promise<{
+  db: ReturnType<typeof openDatabase>;
+  file: string;
+  checkpointer: ReturnType<typeof startWalCheckpointer>;
+}> {
+  const { db, file } = openScratch();
+  const checkpointer = startWalCheckpointer(db, {
     file,
     durable: false,
     intervalMs: 20,
     logger,
     ...(workerScript === undefined ? {} : { workerScript }),
   });
-}
-
-await test('the worker copies the WAL into runtime.db, the server connection does not', async (t) => {
-  const { db, file } = openScratch();
-  const checkpointer = startScratchCheckpointer(db, file);
   t.after(async () => {
     await checkpointer.stop();
     db.close();
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
   await eventually(() => autocheckpoint(db) === 4000, 10_000, 'the worker to take over');
+  return { db, file, checkpointer };
+}
+
+await test('the worker copies the WAL into runtime.db, the server connection does not', async (t) => {
+  const { db, file, checkpointer } = await startScratch(t);
   const before = fs.statSync(file).size;
   // Over 3,000 WAL pages: three times what the server's own checkpoint used to copy at, below
   // what it copies at now. The data reaches runtime.db all the same.
@@ -66,14 +74,7 @@ await test('the worker copies the WAL into runtime.db, the server connection doe
 });
 
 await test('under steady writes the WAL stays bounded (the server restarts it)', async (t) => {
-  const { db, file } = openScratch();
-  const checkpointer = startScratchCheckpointer(db, file);
-  t.after(async () => {
-    await checkpointer.stop();
-    db.close();
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
-  });
-  await eventually(() => autocheckpoint(db) === 4000, 10_000, 'the worker to take over');
+  const { db, file } = await startScratch(t);
   // ~12,000 WAL pages written without a pause: the worker's checkpoints never find the WAL
   // fully copied, so only the server's own checkpoint at 4,000 pages lets it start over.
   commitMany(db, 12_000, 1024);
@@ -83,18 +84,10 @@ await test('under steady writes the WAL stays bounded (the server restarts it)',
 });
 
 await test('a worker that dies hands checkpointing back to the server connection', async (t) => {
-  const { db, file } = openScratch();
-  const checkpointer = startScratchCheckpointer(
-    db,
-    file,
+  const { db, file } = await startScratch(
+    t,
     new URL('./failing-checkpoint-worker.js', import.meta.url),
   );
-  t.after(async () => {
-    await checkpointer.stop();
-    db.close();
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
-  });
-  await eventually(() => autocheckpoint(db) === 4000, 10_000, 'the worker to start');
   await eventually(() => autocheckpoint(db) === 1000, 10_000, 'the server to take over');
   commitMany(db, 1500);
   // The server's own auto-checkpoint copied pages into runtime.db.
