@@ -1,7 +1,8 @@
 /*
  * execgo-shim: the standalone supervisor binary. The server's Node fallback starts it with
  * a spec file, bwrap runs its --sandbox-init mode, and the native tests drive it; the
- * spawner runs the same supervisor (shim_pooled_main) in forked children instead (docs/shim-protocol.md).
+ * spawner runs the same supervisor (shim_pooled_main) in forked children instead
+ * (docs/shim-protocol.md).
  */
 #include "record.h"
 #include "sandbox-init.h"

@@ -1,7 +1,8 @@
 /*
  * The supervisor of exactly one task: shim_main() below, run by the standalone execgo-shim
- * (shim-main.c), and shim_pooled_main(), run by every child of execgo-spawner (spawner.c). The contract with the
- * server is docs/shim-protocol.md; this file follows it section by section.
+ * (shim-main.c), and shim_pooled_main(), run by every child of execgo-spawner (spawner.c).
+ * The contract with the server is docs/shim-protocol.md; this file follows it section by
+ * section.
  */
 #include "shim.h"
 #include "record.h"
@@ -651,20 +652,22 @@ static bool read_gate(bool *cancelled)
 
 /* A pooled shim's launch message (docs/shim-protocol.md): "log-path NUL length NUL" and
  * `length` bytes of spec. */
+#define LAUNCH_HEADER_MAX (PATH_MAX + 32)
+#define LAUNCH_MAX (LAUNCH_HEADER_MAX + SPEC_MAX_BYTES)
 struct launch_msg {
     char *buf;
     const char *log, *spec;
     size_t spec_len;
 };
 
-/* Complete when buf holds the whole message; false with msg->buf freed if it is garbled. */
+/* Sets complete once the len bytes in buf hold the whole message; false if they are garbled. */
 static bool parse_launch(struct launch_msg *m, size_t len, bool *complete)
 {
     *complete = false;
     char *nul1 = memchr(m->buf, '\0', len);
     char *nul2 = nul1 ? memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 - m->buf)) : NULL;
     if (nul2 == NULL)
-        return len < PATH_MAX + 32; /* the header is still on its way, unless far too long */
+        return len < LAUNCH_HEADER_MAX; /* the header is still on its way, unless too long */
     char *rest;
     errno = 0;
     unsigned long long n = strtoull(nul1 + 1, &rest, 10);
@@ -689,7 +692,7 @@ static bool read_launch(struct launch_msg *m, bool *cancelled)
     for (;;) {
         wait_gate(cancelled);
         if (len == cap) {
-            cap = cap * 2 < SPEC_MAX_BYTES + PATH_MAX + 32 ? cap * 2 : SPEC_MAX_BYTES + PATH_MAX + 32;
+            cap = cap * 2 < LAUNCH_MAX ? cap * 2 : LAUNCH_MAX;
             char *grown = realloc(m->buf, cap);
             if (grown == NULL)
                 die("realloc");
