@@ -128,9 +128,16 @@ export class SpawnerClient {
     });
   }
 
-  /** Forks until every waiting launch and the pool are covered. */
+  /**
+   * Forks until every waiting launch and the pool are covered. With no launch waiting, only
+   * once the pool is down to half, and then in one batch: each fork takes a CPU from whatever
+   * task is starting at that moment, and a batch disturbs one task where one fork per launch
+   * disturbed every one (sequential p50 −2 to −5 % in alternated runs, `sleep` unchanged).
+   */
   private topUp(): void {
     if (!this.isAlive) return;
+    const low = Math.floor(this.poolSize / 2);
+    if (this.waiters.length === 0 && this.ready.length + this.forking > low) return;
     while (this.ready.length + this.forking < this.waiters.length + this.poolSize) {
       this.forking++;
       this.send(Buffer.concat([Buffer.from('F'), field(String(this.nextId++))]));
