@@ -12,7 +12,6 @@ import { systemClock, type Clock } from './core/clock.js';
 import { Failpoints } from './core/failpoints.js';
 import { RuntimeEvents } from './core/runtime-events.js';
 import { NotifyWatcher } from './executor/notify-watcher.js';
-import { startWalCheckpointer, type WalCheckpointer } from './store/wal-checkpointer.js';
 import { recoverTasks, removeOrphanTaskDirs, type RecoverySummary } from './executor/recovery.js';
 import { TaskExecutor } from './executor/task-executor.js';
 import { TaskFinisher } from './executor/task-finisher.js';
@@ -28,6 +27,7 @@ import { openDatabase } from './store/open-database.js';
 import { probeDataDirWritable } from './capabilities/probe-host.js';
 import { resolveTaskPaths } from './store/task-paths.js';
 import { TaskStore } from './store/task-store.js';
+import { startWalCheckpointer, type WalCheckpointer } from './store/wal-checkpointer.js';
 
 /**
  * How often the checkpoint worker copies the WAL into runtime.db: often enough that the WAL

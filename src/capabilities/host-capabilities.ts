@@ -36,6 +36,11 @@ export interface LinuxSandboxTool {
    * namespace and may change their hostname. Absent, their hostname stays fixed.
    */
   unsharePath?: string;
+  /**
+   * The static sandbox init chroot tasks run (native/sandbox-init-main.c), when it was built;
+   * absent, a chroot task's signal death reads as exit 128+N (the probe warns).
+   */
+  chrootInitPath?: string;
   uid: number;
   gid: number;
 }

@@ -110,13 +110,17 @@ export function probeCapabilities(config: RuntimeConfig, env: NodeJS.ProcessEnv)
   if (!isLinux) warnings.push(`linux_sandbox and cgroups need Linux (this is ${process.platform})`);
   const dataDirWritable = probeDataDirWritable(config.dataDir);
   if (!dataDirWritable) warnings.push(`data dir ${config.dataDir} is not writable`);
-  const linuxSandbox = sandbox?.tool ?? null;
-  const chroot = linuxSandbox !== null && sandbox?.namespaces.mount === true;
-  if (chroot && !isExecutableFile(staticSandboxInitPath(config.shimPath)))
+  const tool = sandbox?.tool ?? null;
+  const chroot = tool !== null && sandbox?.namespaces.mount === true;
+  const chrootInit = staticSandboxInitPath(config.shimPath);
+  const hasChrootInit = isExecutableFile(chrootInit);
+  if (chroot && !hasChrootInit)
     warnings.push(
-      `chroot tasks report a signal death as exit 128+N: ${staticSandboxInitPath(config.shimPath)} ` +
+      `chroot tasks report a signal death as exit 128+N: ${chrootInit} ` +
         'was not built (it needs the static C library, libc.a)',
     );
+  const linuxSandbox =
+    tool === null ? null : { ...tool, ...(hasChrootInit ? { chrootInitPath: chrootInit } : {}) };
   return {
     os: process.platform,
     arch: os.arch(),

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HostCapabilities, LinuxSandboxTool } from '../capabilities/host-capabilities.js';
 import { isExecutableFile } from '../capabilities/probe-host.js';
-import { staticSandboxInitPath } from '../config/runtime-config.js';
 import { RuntimeError } from '../core/runtime-error.js';
 import { buildBwrapInvocation, listTaskFiles, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
 import { resolveSandboxStatusPath } from './sandbox-exit-status.js';
@@ -126,13 +125,8 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
       // The shim links against the host's libc, which a foreign rootfs does not have: a
       // chroot runs the static execgo-sandbox-init instead. Without it (an install that did
       // not build it) the chroot goes without an init and exit_signal reads as exit 128+N.
-      const staticInit = staticSandboxInitPath(paths.shimPath);
-      const init =
-        rootfs === undefined
-          ? prepareInit(tool, paths, paths.shimPath)
-          : isExecutableFile(staticInit)
-            ? prepareInit(tool, paths, staticInit)
-            : undefined;
+      const initBinary = rootfs === undefined ? paths.shimPath : tool.chrootInitPath;
+      const init = initBinary === undefined ? undefined : prepareInit(tool, paths, initBinary);
       return buildBwrapInvocation({
         ...(init === undefined ? {} : { init }),
         program,
