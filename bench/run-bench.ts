@@ -1,5 +1,5 @@
-// `npm run bench`: the runtime against a thin Node runtime and bare spawn, interleaved
-// repetition by repetition on this machine. Flags: --quick (smaller counts, 3 repetitions),
+// `npm run bench`: the runtime against a thin Node runtime, Node's spawn alone and bare C
+// spawn, interleaved repetition by repetition on this machine. Flags: --quick (smaller counts, 3 repetitions),
 // --reps N. Prints the figures (median, min–max) and writes bench/results/<timestamp>.json.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,6 +9,7 @@ import { closeIdleConnections, runToTerminal, submitCommand, waitTerminal } from
 import { fillRuntimeStore, fillThinStore } from './fill-store.js';
 import {
   REPO_ROOT,
+  compileBenchTool,
   makeDataDir,
   removeDataDirs,
   startServer,
@@ -44,7 +45,9 @@ const SYSTEMS: readonly SystemName[] = [
   'runtime-nocgroup',
   'thin',
   'thin-durable',
+  'thin-forkserver',
 ];
+const SPAWN_BASELINES = ['bare-spawn', 'node-spawn'] as const;
 
 type Figure = 'seqP50' | 'seqP99' | 'tput' | 'sleepTput' | 'rssPerTask' | 'pssPerTask';
 type Samples = Record<string, Partial<Record<Figure, number[]>>>;
@@ -92,20 +95,21 @@ async function measureSystem(name: SystemName): Promise<void> {
   }
 }
 
-function measureBareSpawn(): void {
-  const out = execFileSync(
-    process.execPath,
-    [
-      path.join(REPO_ROOT, 'dist', 'bench', 'bare-spawn.js'),
-      String(plan.sequential),
-      String(plan.throughput),
-    ],
-    { encoding: 'utf8' },
-  );
-  const bare = JSON.parse(out) as { p50: number; p99: number; perSecond: number };
-  record('bare-spawn', 'seqP50', bare.p50);
-  record('bare-spawn', 'seqP99', bare.p99);
-  record('bare-spawn', 'tput', bare.perSecond);
+/** Spawn alone, no runtime: bare C posix_spawn, and Node's child_process.spawn. */
+function measureSpawnBaselines(): void {
+  const runs: [string, string, string[]][] = [
+    ['bare-spawn', compileBenchTool('bare-spawn'), []],
+    ['node-spawn', process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'node-spawn.js')]],
+  ];
+  for (const [name, file, args] of runs) {
+    const out = execFileSync(file, [...args, String(plan.sequential), String(plan.throughput)], {
+      encoding: 'utf8',
+    });
+    const figures = JSON.parse(out) as { p50: number; p99: number; perSecond: number };
+    record(name, 'seqP50', figures.p50);
+    record(name, 'seqP99', figures.p99);
+    record(name, 'tput', figures.perSecond);
+  }
 }
 
 /** Server RSS while 20,000 tasks run through one runtime. */
@@ -230,7 +234,7 @@ async function main(): Promise<void> {
       ...SYSTEMS.slice(0, rep % SYSTEMS.length),
     ];
     for (const name of order) await measureSystem(name);
-    measureBareSpawn();
+    measureSpawnBaselines();
   }
   log('server RSS over many tasks');
   const rss = await measureRssFlat();
@@ -259,10 +263,17 @@ async function main(): Promise<void> {
     durableCostTput: ratio('runtime-durable', 'runtime', 'tput'),
     seqP50VsBareSpawn: ratio('runtime', 'bare-spawn', 'seqP50'),
     tputVsBareSpawn: ratio('runtime', 'bare-spawn', 'tput'),
-    // The floor under the first two targets: a C posix_spawn + wait of the same program,
-    // with no server, no HTTP and no database at all, against the thin runtime.
+    // What spawning alone costs against the thin runtime: a C posix_spawn + wait of the same
+    // program, and Node's child_process.spawn from a small process (the thin runtime's own
+    // spawn), with no server, no HTTP and no database at all.
     bareSpawnSeqP50VsThin: ratio('bare-spawn', 'thin', 'seqP50'),
     bareSpawnTputVsThin: ratio('bare-spawn', 'thin', 'tput'),
+    nodeSpawnSeqP50VsThin: ratio('node-spawn', 'thin', 'seqP50'),
+    nodeSpawnTputVsThin: ratio('node-spawn', 'thin', 'tput'),
+    // The issue's design at its thinnest: the thin runtime with its spawns done by a small C
+    // forkserver instead of Node (bench/thin-forkserver.c).
+    thinForkserverSeqP50VsThin: ratio('thin-forkserver', 'thin', 'seqP50'),
+    thinForkserverTputVsThin: ratio('thin-forkserver', 'thin', 'tput'),
   };
   const rt = figures.runtime ?? {};
   const targets = [
@@ -278,14 +289,12 @@ async function main(): Promise<void> {
   lines.push(
     '',
     `figure (median, min–max over ${plan.reps} reps)`.padEnd(34) +
-      SYSTEMS.concat(['bare-spawn' as SystemName])
-        .map((s) => s.padEnd(24))
-        .join(''),
+      [...SYSTEMS, ...SPAWN_BASELINES].map((s) => s.padEnd(24)).join(''),
   );
   const row = (label: string, figure: Figure, digits = 2): void => {
     lines.push(
       label.padEnd(34) +
-        [...SYSTEMS, 'bare-spawn']
+        [...SYSTEMS, ...SPAWN_BASELINES]
           .map((s) => fmt(figures[s]?.[figure], digits).padEnd(24))
           .join(''),
     );
@@ -311,8 +320,13 @@ async function main(): Promise<void> {
   lines.push('', 'targets');
   for (const [label, ok] of targets) lines.push(`  ${ok ? 'HOLDS' : 'MISSES'}  ${label}`);
   lines.push(
-    `  (bare spawn alone, no runtime at all: p50 ${fmt(ratios.bareSpawnSeqP50VsThin)}× thin,` +
-      ` throughput ${fmt(ratios.bareSpawnTputVsThin)}× thin)`,
+    `  (spawn alone, no runtime at all: C posix_spawn p50 ${fmt(ratios.bareSpawnSeqP50VsThin)}× thin,` +
+      ` throughput ${fmt(ratios.bareSpawnTputVsThin)}× thin;` +
+      ` Node spawn p50 ${fmt(ratios.nodeSpawnSeqP50VsThin)}× thin,` +
+      ` throughput ${fmt(ratios.nodeSpawnTputVsThin)}× thin)`,
+    `  (the thin runtime with a C forkserver instead of Node's spawn:` +
+      ` p50 ${fmt(ratios.thinForkserverSeqP50VsThin)}× thin,` +
+      ` throughput ${fmt(ratios.thinForkserverTputVsThin)}× thin)`,
   );
   lines.push('', `bench took ${((Date.now() - begin) / 1000).toFixed(0)} s`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -12,7 +12,7 @@ export const REPO_ROOT = path.resolve(here, '..', '..');
 
 /** Which server a measurement drives. */
 export type SystemName =
-  'runtime' | 'runtime-durable' | 'runtime-nocgroup' | 'thin' | 'thin-durable';
+  'runtime' | 'runtime-durable' | 'runtime-nocgroup' | 'thin' | 'thin-durable' | 'thin-forkserver';
 
 /** A server under test, started as a child process on a fresh data dir. */
 export interface ServerUnderTest {
@@ -63,6 +63,21 @@ export function makeDataDir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `execgo-bench-${name}-`));
 }
 
+const compiled = new Map<string, string>();
+
+/** Compiles bench/<name>.c once per run into a temp dir; returns the binary's path. */
+export function compileBenchTool(name: string): string {
+  const known = compiled.get(name);
+  if (known !== undefined) return known;
+  const binary = path.join(makeDataDir(name), name);
+  const source = path.join(REPO_ROOT, 'bench', `${name}.c`);
+  const flags = ['-O2', '-Wall', '-Wextra', '-Werror'];
+  execFileSync(process.env.CC ?? 'cc', [...flags, '-o', binary, source, '-lm']);
+  dataDirsToRemove.push(path.dirname(binary));
+  compiled.set(name, binary);
+  return binary;
+}
+
 /**
  * Starts one server. `slots` is the number of tasks allowed to run at once; the runtime's
  * log (info level, its default) goes to a file so the bench does not pay for reading it.
@@ -99,6 +114,9 @@ export async function startServer(
         String(port),
         String(slots),
         ...(isDurable ? ['--durable'] : []),
+        ...(name === 'thin-forkserver'
+          ? ['--forkserver', compileBenchTool('thin-forkserver')]
+          : []),
       ];
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', logFd, logFd],

@@ -1,8 +1,11 @@
 // The thin-runtime baseline: the least a Node runtime can do and still be durable — one row
 // per task in SQLite (WAL), a request file, child_process.spawn with logs in files, the exit
 // recorded in the row and a result file, a long-poll answered from memory. No supervisor, no
-// gate, no validation, no sandbox. Usage: thin-runtime.js <data-dir> <port> <slots> [--durable]
-import { spawn } from 'node:child_process';
+// gate, no validation, no sandbox. With `--forkserver <binary>` (bench/thin-forkserver.c) it
+// creates processes through that small C process instead of child_process.spawn: the issue's
+// proposed design at its thinnest.
+// Usage: thin-runtime.js <data-dir> <port> <slots> [--durable] [--forkserver <binary>]
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -10,6 +13,8 @@ import Database from 'better-sqlite3';
 
 const [dataDir = 'thin-data', portText = '0', slotsText = '8'] = process.argv.slice(2);
 const durable = process.argv.includes('--durable');
+const forkserverFlag = process.argv.indexOf('--forkserver');
+const forkserverPath = forkserverFlag > 0 ? process.argv[forkserverFlag + 1] : undefined;
 const slots = Number(slotsText);
 fs.mkdirSync(path.join(dataDir, 'tasks'), { recursive: true });
 const db = new Database(path.join(dataDir, 'thin.db'));
@@ -78,10 +83,16 @@ function finish(id: string, code: number | null, signal: string | null): void {
 }
 
 function launch(id: string, command: Command): void {
+  running++;
   const dir = path.join(dataDir, 'tasks', id);
+  if (forkserver !== undefined) {
+    const fields = [id, path.join(dir, 'workspace'), path.join(dir, 'stdout.log')];
+    fields.push(path.join(dir, 'stderr.log'), String(command.args.length + 1), command.program);
+    forkserver.stdin.write(`${[...fields, ...command.args].join('\0')}\0`);
+    return;
+  }
   const out = fs.openSync(path.join(dir, 'stdout.log'), 'a');
   const err = fs.openSync(path.join(dir, 'stderr.log'), 'a');
-  running++;
   const child = spawn(command.program, command.args, {
     stdio: ['ignore', out, err],
     env: {},
@@ -93,6 +104,28 @@ function launch(id: string, command: Command): void {
   child.on('exit', (code, signal) => finish(id, code, signal));
   if (child.pid !== undefined) markRunning.run(child.pid, id);
 }
+
+/** The forkserver's replies: `P id pid` once spawned (0: failed), `X id code signal`. */
+function startForkserver(binary: string): ChildProcessWithoutNullStreams {
+  const child = spawn(binary, [], { stdio: 'pipe' });
+  child.stderr.pipe(process.stderr);
+  let pending = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      const [kind, id = '', first = '0', second = '0'] = line.split(' ');
+      if (kind === 'P' && first !== '0') markRunning.run(Number(first), id);
+      else if (kind === 'P') finish(id, 127, null);
+      else if (kind === 'X')
+        finish(id, Number(first) >= 0 ? Number(first) : null, second === '0' ? null : second);
+    }
+  });
+  child.on('exit', () => process.exit(1));
+  return child;
+}
+const forkserver = forkserverPath === undefined ? undefined : startForkserver(forkserverPath);
 
 function dispatch(): void {
   while (running < slots) {
@@ -173,6 +206,8 @@ server.listen(Number(portText), '127.0.0.1', () => {
     process.stdout.write(`listening ${address.port}\n`);
 });
 process.on('SIGTERM', () => {
+  forkserver?.removeAllListeners('exit');
+  forkserver?.stdin.end();
   server.close();
   server.closeAllConnections();
   db.close();

@@ -1,6 +1,7 @@
-// Bare process creation from a small Node process: child_process.spawn('/bin/true') and wait
-// for 'exit', sequentially (p50 ms) and with 8 in flight (per second). No files, no database.
-// Prints one JSON line. Usage: bare-spawn.js <sequential-count> <parallel-count>
+// Process creation from a small Node process: child_process.spawn('/bin/true') and wait for
+// 'exit', sequentially (p50 ms) and with 8 in flight (per second). No files, no database: what
+// the thin runtime pays for its spawns alone. Prints one JSON line.
+// Usage: node-spawn.js <sequential-count> <parallel-count>
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { percentile } from './stats.js';
