@@ -288,12 +288,12 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(
     '',
-    `figure (median, min–max over ${plan.reps} reps)`.padEnd(34) +
+    `figure (median, min–max over ${plan.reps} reps)`.padEnd(40) +
       [...SYSTEMS, ...SPAWN_BASELINES].map((s) => s.padEnd(24)).join(''),
   );
   const row = (label: string, figure: Figure, digits = 2): void => {
     lines.push(
-      label.padEnd(34) +
+      label.padEnd(40) +
         [...SYSTEMS, ...SPAWN_BASELINES]
           .map((s) => fmt(figures[s]?.[figure], digits).padEnd(24))
           .join(''),
