@@ -29,37 +29,42 @@ function fromFastifyError(error: FastifyError): { status: number; envelope: Enve
 
 /**
  * Maps every error to the contract's envelope. Unknown errors become 500 `internal` with a
- * generic message (details go to the log, never to the client).
+ * generic message (details go to the log, never to the client); `internal` is undefined.
  */
-export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
-  if (error instanceof RuntimeError) {
-    const status = httpStatusOf(error.code);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    void reply.code(status).send({
-      error: {
-        code: error.code,
-        message: error.message,
-        ...(error.details === undefined ? {} : { details: error.details }),
+export function envelopeOf(error: unknown): { status: number; envelope: Envelope } | undefined {
+  if (error instanceof RuntimeError)
+    return {
+      status: httpStatusOf(error.code),
+      envelope: {
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.details === undefined ? {} : { details: error.details }),
+        },
       },
+    };
+  if (error instanceof InvalidTenantQuotaError)
+    return { status: 400, envelope: { error: { code: 'invalid_input', message: error.message } } };
+  return error instanceof Error && 'statusCode' in error
+    ? fromFastifyError(error as FastifyError)
+    : undefined;
+}
+
+/** The code a client receives for this error. */
+export function errorCodeOf(error: unknown): ErrorCode {
+  return envelopeOf(error)?.envelope.error.code ?? 'internal';
+}
+
+/** Fastify's error handler: every error leaves in the contract's envelope. */
+export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const mapped = envelopeOf(error);
+  if (mapped === undefined) {
+    request.log.error({ err: error }, 'internal error');
+    void reply.code(500).send({
+      error: { code: 'internal', message: 'internal error; see the runtime log' },
     } satisfies Envelope);
     return;
   }
-  if (error instanceof InvalidTenantQuotaError) {
-    void reply
-      .code(400)
-      .send({ error: { code: 'invalid_input', message: error.message } } satisfies Envelope);
-    return;
-  }
-  const mapped =
-    error instanceof Error && 'statusCode' in error
-      ? fromFastifyError(error as FastifyError)
-      : undefined;
-  if (mapped !== undefined) {
-    void reply.code(mapped.status).send(mapped.envelope);
-    return;
-  }
-  request.log.error({ err: error }, 'internal error');
-  void reply.code(500).send({
-    error: { code: 'internal', message: 'internal error; see the runtime log' },
-  } satisfies Envelope);
+  if (mapped.status >= 500) request.log.error({ err: error }, 'request failed');
+  void reply.code(mapped.status).send(mapped.envelope);
 }

@@ -9,6 +9,19 @@ export class HttpError extends Error {
   }
 }
 
+/** fetch, with a connection failure said in words: which server, and the system's reason. */
+async function fetchFrom(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (error) {
+    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const reason = [cause?.code, cause?.message, (error as Error).message].find(
+      (text): text is string => typeof text === 'string',
+    );
+    throw new Error(`cannot reach the runtime at ${new URL(url).origin}: ${reason ?? 'unknown'}`);
+  }
+}
+
 /** A tiny JSON client for the runtime API (Node's fetch). */
 export class RuntimeClient {
   private readonly base: string;
@@ -22,7 +35,7 @@ export class RuntimeClient {
     path: string,
     options: { body?: unknown; headers?: Record<string, string> } = {},
   ): Promise<T> {
-    const response = await fetch(`${this.base}${path}`, {
+    const response = await fetchFrom(`${this.base}${path}`, {
       method,
       headers: {
         ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -37,7 +50,7 @@ export class RuntimeClient {
 
   /** Streams a response body as text chunks (for SSE). */
   async stream(path: string, headers: Record<string, string> = {}): Promise<Response> {
-    const response = await fetch(`${this.base}${path}`, { headers });
+    const response = await fetchFrom(`${this.base}${path}`, { headers });
     if (!response.ok) throw new HttpError(response.status, await response.text());
     return response;
   }

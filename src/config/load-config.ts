@@ -69,6 +69,15 @@ function parseBoolean(name: string, raw: string | undefined): boolean {
   throw invalidInput(`${name} must be a boolean (1/0/true/false), got "${raw}"`);
 }
 
+/** pino's levels; anything else would fail deep inside the logger at start. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function parseLogLevel(raw: string): string {
+  if (!LOG_LEVELS.includes(raw))
+    throw invalidInput(`log level must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  return raw;
+}
+
 /** Splits `host:port`, `[v6]:port` or `:port`. */
 export function parseListenAddr(addr: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr.trim());
@@ -135,7 +144,7 @@ export function loadConfig(
     durable:
       input.durable === true || parseBoolean('EXECGO_RUNTIME_DURABLE', env.EXECGO_RUNTIME_DURABLE),
     bodyLimitBytes: parseInteger('max-body-bytes', input.maxBodyBytes, 1024, 8 * 1024 * 1024),
-    logLevel: input.logLevel ?? env.EXECGO_RUNTIME_LOG_LEVEL ?? 'info',
+    logLevel: parseLogLevel(input.logLevel ?? env.EXECGO_RUNTIME_LOG_LEVEL ?? 'info'),
     childBaseEnv,
     shimPath:
       input.shimPath ??

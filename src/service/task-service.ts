@@ -136,6 +136,11 @@ export class TaskService {
     return { task_id: spec.task_id, handle_id: spec.task_id, status: 'accepted' };
   }
 
+  /** A submission was refused (by the schema, the plan, the ledger or the queue limit). */
+  noteRejectedSubmission(code: string): void {
+    this.deps.events.emit('task:rejected', code);
+  }
+
   /**
    * The status as JSON text: a terminal task's stored snapshot is returned byte for byte (the
    * hot path of every poller); a live one is assembled and serialized.

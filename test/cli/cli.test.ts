@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -109,9 +110,34 @@ describe('CLI against a real serve process', () => {
     assert.match(invalid.stderr, /invalid_input/);
   });
 
-  it('usage errors exit 2', async () => {
-    assert.equal((await runCli(['submit', '--server', url])).code, 2);
-    assert.equal((await runCli(['submit', '--server', url, '--json', '{not json'])).code, 2);
+  it('a server that cannot be reached is named, with the reason', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const result = await runCli(['status', 'any', '--server', `http://127.0.0.1:${closedPort}`]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /cannot reach the runtime at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/,
+    );
+  });
+
+  it('usage errors exit 2 and say what is wrong', async () => {
+    const cases: [string[], RegExp][] = [
+      [['submit', '--server', url], /exactly one of --json or --file is required/],
+      [['submit', '--server', url, '--json', '{}', '--file', '-'], /exactly one of/],
+      [['run', '--server', url, '--json', '{not json'], /task input is not valid JSON/],
+      [['submit', '--server', url, '--file', '/nonexistent/task.json'], /cannot read --file/],
+      [['status', '--server', url], /missing required argument/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.stderr, message, args.join(' '));
+    }
   });
 });
 
@@ -128,6 +154,20 @@ describe('serve flags', () => {
     ]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /invalid tenant quota "demo=slots:zero"/);
+  });
+
+  it('a bad --log-level fails startup with a clear message (exit 2)', async () => {
+    const result = await runCli([
+      'serve',
+      '--listen-addr',
+      '127.0.0.1:0',
+      '--data-dir',
+      '/tmp/execgo-never',
+      '--log-level',
+      'bogus',
+    ]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /log level must be one of .*got "bogus"/);
   });
 
   it('SIGTERM drains and exits 0 without killing running tasks', async () => {

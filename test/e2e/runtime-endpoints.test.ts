@@ -115,4 +115,29 @@ describe('runtime endpoints', () => {
     ])
       assert.ok(text.includes(name), name);
   });
+
+  it('rejected submissions are counted by code, wherever they were refused', async () => {
+    const count = async (code: string): Promise<number> => {
+      const text = (await rt.api.request<string>('GET', '/metrics')).body;
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith(`execgo_runtime_submissions_rejected_total{code="${code}"}`));
+      return line === undefined ? 0 : Number(line.split(' ').pop());
+    };
+    const before = await count('invalid_input');
+    const bad = [
+      { execution: { kind: 'command' } }, // the schema
+      { execution: { kind: 'command', program: 'x' }, limits: { wall_time_ms: -1 } },
+    ];
+    for (const body of bad)
+      assert.equal((await rt.api.request('POST', '/api/v1/tasks', { body })).status, 400);
+    const malformed = await rt.api.request('POST', '/api/v1/tasks', { rawBody: '{not json' });
+    assert.equal(malformed.status, 400); // the body parser
+    assert.equal(await count('invalid_input'), before + 3);
+    const conflicts = await count('conflict');
+    const task = { ...shell('true'), task_id: 'counted-twice' };
+    await rt.api.submit(task);
+    assert.equal((await rt.api.request('POST', '/api/v1/tasks', { body: task })).status, 409);
+    assert.equal(await count('conflict'), conflicts + 1); // the service
+  });
 });

@@ -9,6 +9,7 @@ import {
 import { EventRecordSchema, TaskStatusResponseSchema } from '../../contract/task-status.js';
 import { ErrorEnvelopeSchema } from '../../contract/task-status.js';
 import { normalizeSubmitRequest } from '../../core/normalize-request.js';
+import { errorCodeOf } from '../error-handler.js';
 import type { TaskService } from '../../service/task-service.js';
 import { MAX_TIMER_MS } from '../../service/task-waiter.js';
 
@@ -50,6 +51,11 @@ export function registerTaskRoutes(
         summary: 'Submit a task',
         body: SubmitTaskRequestSchema,
         response: { 200: SubmitTaskResponseSchema, 429: ErrorEnvelopeSchema, ...errors },
+      },
+      // Every refusal counts, wherever it came from: body parsing, the schema, the service.
+      onError: (_request, _reply, error, done) => {
+        service.noteRejectedSubmission(errorCodeOf(error));
+        done();
       },
     },
     (request) => {
