@@ -5,7 +5,7 @@ import { invalidInput } from '../core/runtime-error.js';
 import type { RuntimeService } from '../service/runtime-service.js';
 import type { TaskOutputService } from '../service/task-output-service.js';
 import type { TaskService } from '../service/task-service.js';
-import { handleError } from './error-handler.js';
+import { answerClientError, handleError } from './error-handler.js';
 import { collectRoutes } from './openapi-document.js';
 import { registerListRoutes } from './routes/list-routes.js';
 import { registerLogRoutes } from './routes/log-routes.js';
@@ -25,6 +25,9 @@ export interface AppDeps {
   metrics: Registry;
   shutdown: AbortSignal;
 }
+
+/** task_id is at most 200 characters; the margin keeps a slightly longer id a clear 404. */
+const MAX_PATH_PARAM_LENGTH = 256;
 
 /** Parses any body as JSON: clients omit or mislabel the content type; empty means none. */
 function parseJsonBody(
@@ -54,6 +57,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Ids of up to 200 characters (task_id's limit) must reach the routes; fastify's default
+    // cap is 100. Longer ones get the envelope (frameworkErrors), as a bad URL escape does.
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    frameworkErrors: handleError,
+    clientErrorHandler: answerClientError,
   });
   // First, so every route below lands in /openapi.json.
   const routes = collectRoutes(app);

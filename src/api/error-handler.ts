@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../core/error-code.js';
 import { RuntimeError } from '../core/runtime-error.js';
@@ -18,6 +19,11 @@ function fromFastifyError(error: FastifyError): { status: number; envelope: Enve
       envelope: {
         error: { code: 'invalid_input', message: `request body too large: ${error.message}` },
       },
+    };
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return {
+      status: 414,
+      envelope: { error: { code: 'invalid_input', message: 'a path parameter is too long' } },
     };
   return {
     status: status === 404 ? 404 : 400,
@@ -67,4 +73,26 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
   }
   if (mapped.status >= 500) request.log.error({ err: error }, 'request failed');
   void reply.code(mapped.status).send(mapped.envelope);
+}
+
+/**
+ * Errors Node's HTTP parser raises before fastify sees a request (headers too large, a
+ * malformed request line, a request timeout): answered in the envelope, then the connection
+ * is closed, as Node does.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, text, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request line or headers too large']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request was not received in time']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: { code: 'invalid_input', message } } satisfies Envelope);
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy(error);
 }

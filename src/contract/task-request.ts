@@ -18,11 +18,15 @@ export const ExecutionSpecSchema = Type.Object({
   stdin: Type.Optional(Type.String()),
 });
 
-const PositiveInt = Type.Integer({ minimum: 1 });
+/** Sizes and counts: any integer JavaScript holds exactly. */
+const PositiveInt = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+/** Times: the supervisor's bound (native/spec.c MAX_MS, ~31.7 years in ms). */
+const MAX_SUPERVISOR_TIME = 1_000_000_000_000;
+const PositiveTime = Type.Integer({ minimum: 1, maximum: MAX_SUPERVISOR_TIME });
 
 export const ResourceLimitsSchema = Type.Object({
-  wall_time_ms: Type.Optional(PositiveInt),
-  cpu_time_sec: Type.Optional(PositiveInt),
+  wall_time_ms: Type.Optional(PositiveTime),
+  cpu_time_sec: Type.Optional(PositiveTime),
   memory_bytes: Type.Optional(PositiveInt),
   pids_max: Type.Optional(PositiveInt),
   stdout_max_bytes: Type.Optional(PositiveInt),
@@ -30,7 +34,7 @@ export const ResourceLimitsSchema = Type.Object({
   /** Additive: on-disk cap per log file; output beyond it is dropped and marked. */
   log_max_bytes: Type.Optional(PositiveInt),
   /** Additive: terminate when neither stream produced output for this long. */
-  idle_timeout_ms: Type.Optional(PositiveInt),
+  idle_timeout_ms: Type.Optional(PositiveTime),
 });
 
 export const NamespacesSchema = Type.Object({

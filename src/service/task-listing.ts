@@ -39,9 +39,12 @@ function parseLabels(raw: string | string[] | undefined): Array<[string, string]
   });
 }
 
+/** RFC 3339 date-time: a full date, a time, an offset (Date.parse alone takes much more). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
 function parseCreatedAfter(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+  const ms = /^\d+$/.test(raw) ? Number(raw) : RFC3339.test(raw) ? Date.parse(raw) : Number.NaN;
   if (!Number.isFinite(ms))
     throw invalidInput('created_after must be an RFC 3339 timestamp or epoch milliseconds', {
       field: 'created_after',

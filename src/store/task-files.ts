@@ -7,7 +7,7 @@ import { syncDirectory, writeFileAtomic, writeNewFile } from './atomic-file.js';
 import { scriptPath, type TaskPaths } from './task-paths.js';
 
 /**
- * Creates `tasks/<id>/` with request.json, the script and stdin files. Runs
+ * Creates `tasks/<id>/` with request.json, empty logs, the script and stdin files. Runs
  * before the row is committed: a crash in between leaves a directory without a row, which
  * start-up cleans; a row never points at missing files.
  */
@@ -19,7 +19,12 @@ export function createTaskFiles(
   makeFreshDirectory(paths.taskDir);
   fs.mkdirSync(paths.workspaceRoot, { mode: 0o755 });
   writeNewFile(paths.requestPath, `${JSON.stringify(spec, null, 2)}\n`, { durable });
-  // The logs are created by the shim (O_CREAT); readers treat a missing log as empty.
+  // Empty logs from the start (the contract's submit step): the status names them as
+  // artifacts while the task still waits, and whoever opens them finds them. The shim
+  // appends to them (O_APPEND | O_CREAT). Empty, they have nothing to fsync; the directory
+  // sync below makes their entries durable.
+  writeNewFile(paths.stdoutPath, '', { durable: false });
+  writeNewFile(paths.stderrPath, '', { durable: false });
   let script: string | undefined;
   if (spec.execution.kind === 'script') {
     script = scriptPath(paths.taskDir, spec.execution.interpreter);

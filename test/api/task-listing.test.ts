@@ -115,6 +115,8 @@ describe('task listing over 1,000 tasks', () => {
       '?limit=0',
       '?limit=1001',
       '?created_after=yesterday',
+      '?created_after=2026-11-24', // a date alone is not an RFC 3339 timestamp
+      '?created_after=-1',
     ]) {
       const response = await rt.api.request<{ error: { code: string } }>(
         'GET',

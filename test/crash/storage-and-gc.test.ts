@@ -168,8 +168,12 @@ describe('storage faults', () => {
 
     const filler = path.join(mount, 'filler');
     fillUp(filler);
-    const ready = await server.api.request<{ error: { message: string } }>('GET', '/readyz');
+    const ready = await server.api.request<{ error: { code: string; message: string } }>(
+      'GET',
+      '/readyz',
+    );
     assert.equal(ready.status, 503);
+    assert.equal(ready.body.error.code, 'unavailable');
     assert.match(ready.body.error.message, /storage/);
     const refused = await server.api.request<{ error: { code: string; message: string } }>(
       'POST',

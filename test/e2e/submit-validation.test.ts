@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { shell, startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
 
@@ -67,6 +69,20 @@ describe('submit validation and error envelopes over HTTP', () => {
       { execution: { kind: 'command', program: 'x' }, policy: { capability_mode: 'lenient' } },
     ],
     ['array body', []],
+    // Past what the supervisor or a JavaScript number can hold exactly: refused at submit,
+    // not accepted and then failed as `internal` by the supervisor.
+    ...(['wall_time_ms', 'idle_timeout_ms', 'cpu_time_sec'] as const).map(
+      (key): [string, unknown] => [
+        `${key} beyond the supervisor's bound`,
+        { execution: { kind: 'command', program: 'x' }, limits: { [key]: 1_000_000_000_001 } },
+      ],
+    ),
+    ...(['memory_bytes', 'log_max_bytes', 'pids_max', 'stdout_max_bytes'] as const).map(
+      (key): [string, unknown] => [
+        `${key} beyond a safe integer`,
+        { execution: { kind: 'command', program: 'x' }, limits: { [key]: 1e20 } },
+      ],
+    ),
   ];
   for (const [name, body] of invalid)
     it(`400 invalid_input: ${name}`, async () => {
@@ -107,6 +123,46 @@ describe('submit validation and error envelopes over HTTP', () => {
     const body = await expectError({ task_id: 'dup-1', ...shell('echo second') }, 409, 'conflict');
     assert.match(body.error.message, /dup-1/);
     assert.deepEqual(await rt.api.status('dup-1'), first);
+  });
+
+  it('the largest limits the schema allows run', async () => {
+    const id = await rt.api.submit({
+      ...shell('echo ok'),
+      limits: { wall_time_ms: 1_000_000_000_000, idle_timeout_ms: 1_000_000_000_000 },
+    });
+    const done = await rt.api.waitTerminal(id);
+    assert.equal(done.status, 'success', JSON.stringify(done));
+  });
+
+  it('a task id of 200 characters can be read and killed', async () => {
+    const id = 'i'.repeat(200);
+    await rt.api.submit({ task_id: id, ...shell('true') });
+    assert.equal((await rt.api.waitTerminal(id)).status, 'success');
+    for (const [method, suffix] of [
+      ['GET', ''],
+      ['GET', '/events'],
+      ['GET', '/stdout'],
+      ['POST', '/kill'],
+    ] as const)
+      assert.equal((await rt.api.request(method, `/api/v1/tasks/${id}${suffix}`)).status, 200);
+  });
+
+  it('URLs the router refuses get the envelope: too long a parameter, a bad escape', async () => {
+    const long = await rt.api.request<Envelope>('GET', `/api/v1/tasks/${'x'.repeat(300)}`);
+    assert.equal(long.status, 414);
+    assert.equal(long.body.error.code, 'invalid_input');
+    const badEscape = await rt.api.request<Envelope>('GET', '/api/v1/tasks/%ff');
+    assert.equal(badEscape.status, 400);
+    assert.equal(badEscape.body.error.code, 'invalid_input');
+  });
+
+  it('headers too large get the envelope and the connection is closed', async () => {
+    const response = await rt.api.request<Envelope>('GET', '/healthz', {
+      headers: { 'x-padding': 'p'.repeat(100 * 1024) },
+    });
+    assert.equal(response.status, 431);
+    assert.equal(response.body.error.code, 'invalid_input');
+    assert.equal((await rt.api.request('GET', '/healthz')).status, 200);
   });
 
   it('404 not_found for unknown tasks and routes, with the envelope', async () => {
@@ -174,6 +230,20 @@ describe('queue limit', () => {
     });
     assert.equal(response.status, 429);
     assert.equal(response.body.error.code, 'resource_limit_exceeded');
+    // A waiting task already has its files, empty logs included (the contract's submit step).
+    for (const id of queued) {
+      const waiting = await rt.api.status(id);
+      assert.equal(waiting.status, 'accepted');
+      const dir = path.join(rt.dataDir, 'tasks', id);
+      assert.deepEqual(fs.readdirSync(dir).sort(), [
+        'request.json',
+        'stderr.log',
+        'stdout.log',
+        'workspace',
+      ]);
+      for (const log of ['stdout.log', 'stderr.log'])
+        assert.equal(fs.statSync(path.join(dir, log)).size, 0);
+    }
     await rt.api.request('POST', `/api/v1/tasks/${blocker}/kill`);
     for (const id of queued) assert.equal((await rt.api.waitTerminal(id)).status, 'success');
   });

@@ -49,7 +49,7 @@ export function registerRuntimeRoutes(
         request.log.error({ err: error }, 'readiness check failed');
         const message = error instanceof Error ? error.message : String(error);
         return reply.code(503).send({
-          error: { code: 'internal', message: `storage is not usable: ${message}` },
+          error: { code: 'unavailable', message: `storage is not usable: ${message}` },
         });
       }
       return { status: 'ready', version };
