@@ -57,3 +57,14 @@ export function selectLogBytes(
   }
   return { selection: { kind: 'range', offset: query.offset ?? 0, limit }, isRange: false };
 }
+
+/**
+ * Whether a Range selection has no byte to return (RFC 9110 §14.1.2, §15.5.17): it starts
+ * past the end, the log is empty, or it is the zero-length suffix `bytes=-0`.
+ */
+export function isRangeUnsatisfiable(selection: LogSelection, totalBytes: number): boolean {
+  if (totalBytes === 0) return true;
+  if (selection.kind === 'range') return selection.offset >= totalBytes;
+  if (selection.kind === 'suffix') return selection.bytes === 0;
+  return false;
+}

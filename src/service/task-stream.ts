@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import type { RuntimeEvents } from '../core/runtime-events.js';
 import { isTerminal } from '../core/task-status.js';
-import { trimIncompleteUtf8 } from '../store/output-preview.js';
 import type { TaskPaths } from '../store/task-paths.js';
+import { incompleteUtf8Tail } from '../store/utf8-tail.js';
 import type { TaskStore } from '../store/task-store.js';
 import { readAt, type LogStream } from './log-reader.js';
 import { formatPosition, type StreamPosition } from './stream-position.js';
@@ -35,12 +35,9 @@ export interface TaskStreamDeps {
 }
 
 /** An output piece as text when it is valid UTF-8, else base64 (bytes are never altered). */
-function encodePiece(chunk: Buffer): { piece: Buffer; data: string; encoding: 'utf8' | 'base64' } {
-  const end = trimIncompleteUtf8(chunk);
-  const text = chunk.subarray(0, end);
-  if (end > 0 && isUtf8(text))
-    return { piece: text, data: text.toString('utf8'), encoding: 'utf8' };
-  return { piece: chunk, data: chunk.toString('base64'), encoding: 'base64' };
+function encodePiece(piece: Buffer): { data: string; encoding: 'utf8' | 'base64' } {
+  if (isUtf8(piece)) return { data: piece.toString('utf8'), encoding: 'utf8' };
+  return { data: piece.toString('base64'), encoding: 'base64' };
 }
 
 /**
@@ -85,8 +82,8 @@ export async function followTask(
         position.eventSeq = record.seq;
         await sink.write({ event: 'lifecycle', id: formatPosition(position), data: record });
       }
-      await drainLog('stdout', deps.paths.stdoutPath, position, sink, signal);
-      await drainLog('stderr', deps.paths.stderrPath, position, sink, signal);
+      await drainLog('stdout', deps.paths.stdoutPath, position, sink, signal, isDone);
+      await drainLog('stderr', deps.paths.stderrPath, position, sink, signal, isDone);
       if (isDone) {
         await sink.write({
           event: 'end',
@@ -107,13 +104,19 @@ export async function followTask(
   }
 }
 
-/** Sends the bytes of one log past the follower's offset, up to the size seen now. */
+/**
+ * Sends the bytes of one log past the follower's offset, up to the size seen now. A character
+ * cut by the end of what was written so far is held back (not delivered, so the offset stays
+ * before it) until its rest arrives; once the log is final (`isFinal`), the rest goes out
+ * as it is.
+ */
 async function drainLog(
   stream: LogStream,
   file: string,
   position: StreamPosition,
   sink: StreamSink,
   signal: AbortSignal,
+  isFinal: boolean,
 ): Promise<void> {
   const key = stream === 'stdout' ? 'stdoutOffset' : 'stderrOffset';
   let fd: number;
@@ -129,7 +132,12 @@ async function drainLog(
       const offset = position[key];
       const chunk = readAt(fd, offset, Math.min(CHUNK_BYTES, size - offset));
       if (chunk.length === 0) return;
-      const { piece, data, encoding } = encodePiece(chunk);
+      const isLast = isFinal && offset + chunk.length >= size;
+      const held = isLast ? 0 : incompleteUtf8Tail(chunk);
+      // Only the start of a character so far: the next change of the file wakes us again.
+      if (held === chunk.length) return;
+      const piece = chunk.subarray(0, chunk.length - held);
+      const { data, encoding } = encodePiece(piece);
       position[key] = offset + piece.length;
       await sink.write({
         event: stream,

@@ -1,29 +1,11 @@
 import fs from 'node:fs';
+import { incompleteUtf8Tail } from './utf8-tail.js';
 
 /** The inline part of a log returned in a task status. */
 export interface OutputPreview {
   text: string;
   truncated: boolean;
   totalBytes: number;
-}
-
-/** Length of `buf` without a trailing incomplete UTF-8 sequence (cut by the byte cap). */
-export function trimIncompleteUtf8(buf: Buffer): number {
-  let end = buf.length;
-  // Walk back over at most 3 continuation bytes to the lead byte of the last character.
-  let index = end - 1;
-  let continuation = 0;
-  while (index >= 0 && continuation < 3) {
-    const byte = buf[index] ?? 0;
-    if ((byte & 0xc0) !== 0x80) break;
-    continuation++;
-    index--;
-  }
-  if (index < 0) return end;
-  const lead = buf[index] ?? 0;
-  const needed = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  if (needed > continuation + 1) end = index;
-  return end;
 }
 
 /**
@@ -53,7 +35,8 @@ export function readOutputPreview(
     const read = length === 0 ? 0 : fs.readSync(fd, buf, 0, length, 0);
     const slice = buf.subarray(0, read);
     const truncated = totalBytes > maxBytes;
-    const end = truncated ? trimIncompleteUtf8(slice) : slice.length;
+    // A character cut by the byte cap is left out, not shown as U+FFFD.
+    const end = truncated ? slice.length - incompleteUtf8Tail(slice) : slice.length;
     return { text: slice.subarray(0, end).toString('utf8'), truncated, totalBytes };
   } finally {
     fs.closeSync(fd);

@@ -74,6 +74,16 @@ describe('ranged log reads', () => {
     assert.equal(multi.status, 400);
   });
 
+  it('answers a zero-length suffix Range (bytes=-0) with 416 and Content-Range */total', async () => {
+    const empty = await getLog(rt, `/api/v1/tasks/${taskId}/stdout`, { range: 'bytes=-0' });
+    assert.equal(empty.status, 416);
+    assert.equal(empty.headers.get('content-range'), `bytes */${expected.length}`);
+    assert.equal(
+      (JSON.parse(empty.text) as { error: { code: string } }).error.code,
+      'invalid_input',
+    );
+  });
+
   it('tails the last N lines', async () => {
     const tail = await getLog(rt, `/api/v1/tasks/${taskId}/stdout?tail=3`);
     assert.equal(tail.text, 'line 7\nline 8\nline 9\n');

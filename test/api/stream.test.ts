@@ -52,6 +52,13 @@ class StreamRecorder {
   }
 }
 
+/** The output pieces of one log a connection delivered, as sent. */
+function outputPieces(events: readonly SseEvent[], stream: 'stdout' | 'stderr'): unknown[] {
+  return events
+    .filter((event) => event.event === stream)
+    .map((event) => JSON.parse(event.data) as unknown);
+}
+
 function assertMatchesLogs(recorder: StreamRecorder, taskDir: string): void {
   const stdout = fs.readFileSync(path.join(taskDir, 'stdout.log'));
   const stderr = fs.readFileSync(path.join(taskDir, 'stderr.log'));
@@ -121,6 +128,89 @@ describe('task stream (SSE)', () => {
       again.events.map((event) => event.event),
       ['end'],
     );
+  });
+
+  it('holds back a UTF-8 character split across writes until its rest is written', async () => {
+    // 0xff can never be UTF-8 and goes out at once; 0xc3 starts "é" and waits for 0xa9.
+    // m2 is written after the test saw m1 (which followed the two bytes), so the server has
+    // read the log with both bytes present before it sends m2.
+    const script = [
+      `printf '\\377\\303'; echo m1 >&2`,
+      `while [ ! -f go1 ]; do sleep 0.02; done`,
+      `echo m2 >&2`,
+      `while [ ! -f go2 ]; do sleep 0.02; done`,
+      `printf '\\251\\n'`,
+    ].join('\n');
+    const taskId = await rt.api.submit(shell(script, { task_id: 'stream-split-utf8' }));
+    const workspace = path.join(rt.dataDir, 'tasks', taskId, 'workspace');
+    const stderr = new ByteCollector();
+    const first = await readTaskStream(rt.api.baseUrl, taskId, {
+      stopAfter: (event) => {
+        if (event.event !== 'stderr') return false;
+        stderr.add(event);
+        const text = stderr.bytes().toString();
+        if (text === 'm1\n') fs.writeFileSync(path.join(workspace, 'go1'), '');
+        return text === 'm1\nm2\n';
+      },
+    });
+    assert.deepEqual(outputPieces(first.events, 'stdout'), [
+      { offset: 0, bytes: 1, encoding: 'base64', data: '/w==' },
+    ]);
+    // The held byte is not delivered: the position stays before it.
+    assert.match(first.lastId ?? '', /-o1-/);
+
+    fs.writeFileSync(path.join(workspace, 'go2'), '');
+    const rest = await readTaskStream(rt.api.baseUrl, taskId, { lastEventId: first.lastId });
+    assert.equal(rest.ended, true);
+    assert.deepEqual(outputPieces(rest.events, 'stdout'), [
+      { offset: 1, bytes: 3, encoding: 'utf8', data: 'é\n' },
+    ]);
+  });
+
+  it('sends an incomplete character left at the end of the output as it is', async () => {
+    const taskId = await rt.api.submit(
+      shell(`printf 'ok\\303'; echo m1 >&2; while [ ! -f go ]; do sleep 0.02; done`),
+    );
+    const workspace = path.join(rt.dataDir, 'tasks', taskId, 'workspace');
+    // Live: "ok" goes out at once, 0xc3 is held while the task runs and sent once it ended.
+    const live = await readTaskStream(rt.api.baseUrl, taskId, {
+      stopAfter: (event) => {
+        if (event.event === 'stderr') fs.writeFileSync(path.join(workspace, 'go'), '');
+        return false;
+      },
+    });
+    assert.equal(live.ended, true);
+    assert.deepEqual(outputPieces(live.events, 'stdout'), [
+      { offset: 0, bytes: 2, encoding: 'utf8', data: 'ok' },
+      { offset: 2, bytes: 1, encoding: 'base64', data: 'ww==' },
+    ]);
+    // Replayed after the end: the rest of the log is one piece, base64 as it is not UTF-8.
+    const replay = await readTaskStream(rt.api.baseUrl, taskId);
+    assert.deepEqual(outputPieces(replay.events, 'stdout'), [
+      { offset: 0, bytes: 3, encoding: 'base64', data: 'b2vD' },
+    ]);
+  });
+
+  it('answers HEAD with the stream headers and no body, without following the task', async () => {
+    const taskId = await rt.api.submit(shell('while [ ! -f go ]; do sleep 0.02; done'));
+    const head = (urlPath: string, headers: Record<string, string> = {}): Promise<Response> =>
+      fetch(`${rt.api.baseUrl}${urlPath}`, {
+        method: 'HEAD',
+        headers,
+        // Only a guard against a hang (the task runs until the gate below opens).
+        signal: AbortSignal.timeout(30_000),
+      });
+    const response = await head(`/api/v1/tasks/${taskId}/stream`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    assert.equal(response.headers.get('cache-control'), 'no-cache');
+    assert.equal(await response.text(), '');
+    assert.ok(!['success', 'failed', 'cancelled'].includes((await rt.api.status(taskId)).status));
+    assert.equal((await head('/api/v1/tasks/nope/stream')).status, 404);
+    const bad = await head(`/api/v1/tasks/${taskId}/stream`, { 'last-event-id': 'garbage' });
+    assert.equal(bad.status, 400);
+    fs.writeFileSync(path.join(rt.dataDir, 'tasks', taskId, 'workspace', 'go'), '');
+    assert.equal((await rt.api.waitTerminal(taskId)).status, 'success');
   });
 
   it('rejects an unknown task (404) and a malformed cursor (400) with the error envelope', async () => {

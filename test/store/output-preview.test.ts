@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { readOutputPreview, trimIncompleteUtf8 } from '../../src/store/output-preview.js';
+import { readOutputPreview } from '../../src/store/output-preview.js';
 
 describe('readOutputPreview', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'preview-'));
@@ -47,10 +47,5 @@ describe('readOutputPreview', () => {
       truncated: false,
       totalBytes: 0,
     });
-  });
-
-  it('trimIncompleteUtf8 keeps complete sequences', () => {
-    assert.equal(trimIncompleteUtf8(Buffer.from('€')), 3);
-    assert.equal(trimIncompleteUtf8(Buffer.from('€').subarray(0, 2)), 0);
   });
 });

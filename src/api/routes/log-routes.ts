@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ErrorEnvelopeSchema } from '../../contract/task-status.js';
 import { MAX_LOG_READ_BYTES, type LogStream } from '../../service/log-reader.js';
 import type { TaskOutputService } from '../../service/task-output-service.js';
-import { selectLogBytes, type LogQuery } from '../log-range.js';
+import { isRangeUnsatisfiable, selectLogBytes, type LogQuery } from '../log-range.js';
 
 const LogQuerySchema = Type.Object({
   offset: Type.Optional(Type.Integer({ minimum: 0, description: 'first byte to return' })),
@@ -53,10 +53,9 @@ export function registerLogRoutes(app: FastifyInstance, output: TaskOutputServic
           .header('x-execgo-log-total-bytes', String(slice.totalBytes))
           .header('x-execgo-task-status', status);
         if (!isRange) return reply.send(slice.data);
-        const isPastEnd = selection.kind === 'range' && selection.offset >= slice.totalBytes;
-        if (isPastEnd || slice.totalBytes === 0)
-          // A Range past the end is not satisfiable (RFC 9110 §15.5.17); followers that poll
-          // the growing end should use ?offset=, which answers 200 with an empty body.
+        if (isRangeUnsatisfiable(selection, slice.totalBytes))
+          // A Range past the end (or bytes=-0) is not satisfiable (RFC 9110 §15.5.17);
+          // followers that poll the growing end should use ?offset=, which answers 200.
           return reply
             .code(416)
             .header('content-type', 'application/json; charset=utf-8')

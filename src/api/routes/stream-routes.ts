@@ -60,7 +60,18 @@ function createSseSink(reply: FastifyReply, signal: AbortSignal): StreamSink {
   };
 }
 
-/** GET /api/v1/tasks/:id/stream: resumable Server-Sent Events of lifecycle and output. */
+/** Headers of a stream answer (HEAD sends them alone). */
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+};
+
+/**
+ * GET /api/v1/tasks/:id/stream: resumable Server-Sent Events of lifecycle and output. HEAD
+ * (added by fastify for every GET) is validated like GET and answers with the headers only.
+ */
 export function registerStreamRoutes(
   app: FastifyInstance,
   output: TaskOutputService,
@@ -69,8 +80,6 @@ export function registerStreamRoutes(
   app.get(
     '/api/v1/tasks/:id/stream',
     {
-      // HEAD would run the handler and hold the connection until the task ends.
-      exposeHeadRoute: false,
       schema: {
         summary: 'Live events and output as Server-Sent Events; resumable with Last-Event-ID',
         produces: ['text/event-stream'],
@@ -91,16 +100,17 @@ export function registerStreamRoutes(
       // Errors up to here still use the JSON envelope; after hijack we own the socket.
       output.requireStatus(id);
       reply.hijack();
+      if (request.method === 'HEAD') {
+        // The headers GET would send, then done: following the task would hold HEAD open.
+        reply.raw.writeHead(200, SSE_HEADERS);
+        reply.raw.end();
+        return;
+      }
       const controller = new AbortController();
       const onAbort = (): void => controller.abort();
       reply.raw.on('close', onAbort);
       shutdown.addEventListener('abort', onAbort, { once: true });
-      reply.raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
+      reply.raw.writeHead(200, SSE_HEADERS);
       // Reconnect quickly; the id makes the retry lossless.
       reply.raw.write('retry: 1000\n\n');
       try {
