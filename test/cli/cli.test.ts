@@ -142,33 +142,21 @@ describe('CLI against a real serve process', () => {
 });
 
 describe('serve flags', () => {
-  it('a bad --tenant-quota fails startup with a clear message', async () => {
-    const result = await runCli([
-      'serve',
-      '--listen-addr',
-      '127.0.0.1:0',
-      '--data-dir',
-      '/tmp/execgo-never',
+  const badServeFlags: [string, string[], RegExp][] = [
+    [
       '--tenant-quota',
-      'demo=slots:zero',
-    ]);
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /invalid tenant quota "demo=slots:zero"/);
-  });
-
-  it('a bad --log-level fails startup with a clear message (exit 2)', async () => {
-    const result = await runCli([
-      'serve',
-      '--listen-addr',
-      '127.0.0.1:0',
-      '--data-dir',
-      '/tmp/execgo-never',
-      '--log-level',
-      'bogus',
-    ]);
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /log level must be one of .*got "bogus"/);
-  });
+      ['--tenant-quota', 'demo=slots:zero'],
+      /invalid tenant quota "demo=slots:zero"/,
+    ],
+    ['--log-level', ['--log-level', 'bogus'], /log level must be one of .*got "bogus"/],
+  ];
+  for (const [flag, args, message] of badServeFlags)
+    it(`a bad ${flag} fails startup with a clear message (exit 2)`, async () => {
+      const serve = ['serve', '--listen-addr', '127.0.0.1:0', '--data-dir', '/tmp/execgo-never'];
+      const result = await runCli([...serve, ...args]);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, message);
+    });
 
   it('SIGTERM drains and exits 0 without killing running tasks', async () => {
     const server = await startServerProcess([]);
