@@ -34,8 +34,8 @@ function fromFastifyError(error: FastifyError): { status: number; envelope: Enve
 }
 
 /**
- * Maps every error to the contract's envelope. Unknown errors become 500 `internal` with a
- * generic message (details go to the log, never to the client); `internal` is undefined.
+ * The contract's envelope and HTTP status for a known error; undefined for anything else,
+ * which leaves as 500 `internal` with a generic message (details go to the log only).
  */
 export function envelopeOf(error: unknown): { status: number; envelope: Envelope } | undefined {
   if (error instanceof RuntimeError)
