@@ -259,6 +259,9 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       watcher.stop();
       shutdown.abort();
       output.close();
+      // Long polls and streams answer on the abort (the current status; the stream's end);
+      // one turn of the loop lets them write it before close() cuts every connection.
+      await new Promise((resolve) => setImmediate(resolve));
       await app.close();
       await checkpointer?.stop();
       store.close();

@@ -197,6 +197,25 @@ describe('supervisors', () => {
     await stopServer(second);
   });
 
+  test('SIGTERM: long polls get the current status and streams end cleanly', async () => {
+    const server = await start(makeDataDir());
+    const id = await server.api.submit(countedTask('t1', MARK, 'echo ready; exec sleep 30'));
+    await server.api.waitFor(id, (s) => s.stdout.includes('ready'));
+    const waiting = server.api.request<{ status: string }>(
+      'GET',
+      `/api/v1/tasks/${id}/wait?timeout_ms=60000`,
+    );
+    const stream = await fetch(`${server.api.baseUrl}/api/v1/tasks/${id}/stream`);
+    const streamed = stream.text(); // rejects if the connection is cut mid-response
+    await server.api.status(id); // the wait request, sent first, has reached the server
+    await stopServer(server);
+    const answer = await waiting;
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.status, 'running');
+    assert.match(await streamed, /event: stdout/);
+    killMarkedProcesses([MARK]);
+  });
+
   test('draining: new submissions get 503 while running tasks are untouched', async () => {
     const rt = await startTestRuntime();
     try {
