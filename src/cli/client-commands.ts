@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { TaskStatusResponse } from '../contract/task-status.js';
+import { isWorthRetrying, pauseBeforeReconnect, RECONNECT_ATTEMPTS } from './reconnect-policy.js';
 import { RuntimeClient } from './runtime-client.js';
 import { parseIntegerOption, readTaskInput } from './task-input.js';
 
@@ -30,14 +31,25 @@ export async function waitForTask(
 ): Promise<TaskStatusResponse> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
   const id = encodeURIComponent(taskId);
+  let failures = 0;
+  let last: TaskStatusResponse | undefined;
   for (;;) {
     const slice = Math.max(0, Math.min(60_000, deadline - Date.now()));
-    const status = await client.request<TaskStatusResponse>(
-      'GET',
-      `/api/v1/tasks/${id}/wait?timeout_ms=${Math.floor(slice)}`,
-    );
-    if (TERMINAL.has(status.status)) return status;
-    if (Date.now() >= deadline) throw new WaitTimeoutError(status);
+    try {
+      last = await client.request<TaskStatusResponse>(
+        'GET',
+        `/api/v1/tasks/${id}/wait?timeout_ms=${Math.floor(slice)}`,
+      );
+      failures = 0;
+      if (TERMINAL.has(last.status)) return last;
+    } catch (error) {
+      // A restarting server: ask again once it is back (reconnect-policy.ts).
+      failures++;
+      if (!isWorthRetrying(error) || failures > RECONNECT_ATTEMPTS || last === undefined)
+        throw error;
+      if (Date.now() < deadline) await pauseBeforeReconnect();
+    }
+    if (Date.now() >= deadline) throw new WaitTimeoutError(last);
   }
 }
 

@@ -1,5 +1,5 @@
+import { isWorthRetrying, pauseBeforeReconnect, RECONNECT_ATTEMPTS } from './reconnect-policy.js';
 import type { RuntimeClient } from './runtime-client.js';
-import { HttpError } from './runtime-client.js';
 import { SseParser, type SseEvent } from './sse-parser.js';
 
 /** A piece of output as the stream sends it. */
@@ -14,10 +14,6 @@ export interface FollowHandlers {
   onOutput(stream: 'stdout' | 'stderr', bytes: Buffer): Promise<void>;
   onLifecycle?(record: unknown): void;
 }
-
-/** Reconnect attempts without receiving anything before giving up. */
-const MAX_FAILED_ATTEMPTS = 30;
-const RETRY_DELAY_MS = 1000;
 
 /** Decodes one output message to the exact bytes of the log. */
 export function decodeOutput(data: string): Buffer {
@@ -85,12 +81,11 @@ export async function followTask(
       });
       if (status !== undefined) return status;
     } catch (error) {
-      // A 4xx (unknown task, bad cursor) will not fix itself by retrying.
-      if (error instanceof HttpError && error.status < 500) throw error;
+      if (!isWorthRetrying(error)) throw error;
     }
     failures++;
-    if (failures > MAX_FAILED_ATTEMPTS)
+    if (failures > RECONNECT_ATTEMPTS)
       throw new Error(`lost the stream of task ${taskId} and could not reconnect`);
-    await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+    await pauseBeforeReconnect();
   }
 }

@@ -21,6 +21,8 @@ export interface RuntimeEventMap {
   /** New rows in the task's persisted event log (after commit). */
   'task:event': [taskId: string];
   'ledger:changed': [];
+  /** A client started (+1) or stopped (-1) holding a long poll (`wait`) or a live stream. */
+  'client:long-poll': [kind: 'wait' | 'stream', delta: 1 | -1];
 }
 
 export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {

@@ -100,6 +100,16 @@ export function createRuntimeMetrics(deps: {
 
   deps.events.on('task:accepted', () => submitted.inc());
   deps.events.on('task:rejected', (code) => rejected.inc({ code }));
+  const longPolls = new Gauge({
+    name: 'execgo_runtime_open_long_polls',
+    help: 'Clients holding a long poll (kind="wait") or a live stream (kind="stream")',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  for (const kind of ['wait', 'stream'] as const) longPolls.set({ kind }, 0);
+  deps.events.on('client:long-poll', (kind, delta) =>
+    delta > 0 ? longPolls.inc({ kind }) : longPolls.dec({ kind }),
+  );
   deps.events.on('task:finished', (record) => {
     tasksTotal.inc({ status: record.status });
     const result = record.result;

@@ -43,20 +43,25 @@ export class TaskOutputService {
   }
 
   /** Streams the task from `start` to its end (or until `signal` aborts). */
-  follow(
+  async follow(
     taskId: string,
     start: StreamPosition,
     sink: StreamSink,
     signal: AbortSignal,
   ): Promise<void> {
     const { store, events } = this.deps;
-    return followTask(
-      taskId,
-      start,
-      sink,
-      { store, events, dirWatch: this.dirWatch, paths: this.deps.pathsOf(taskId) },
-      signal,
-    );
+    events.emit('client:long-poll', 'stream', 1);
+    try {
+      await followTask(
+        taskId,
+        start,
+        sink,
+        { store, events, dirWatch: this.dirWatch, paths: this.deps.pathsOf(taskId) },
+        signal,
+      );
+    } finally {
+      events.emit('client:long-poll', 'stream', -1);
+    }
   }
 
   /** Releases every inotify watch (runtime stop). */

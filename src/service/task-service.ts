@@ -220,16 +220,21 @@ export class TaskService {
   ): Promise<string> {
     if (this.deps.store.getTaskStatus(taskId) === undefined)
       throw new RuntimeError('not_found', `task ${taskId} not found`, { task_id: taskId });
-    await waitForTaskChange(
-      this.deps.events,
-      taskId,
-      timeoutMs,
-      () => {
-        const status = this.deps.store.getTaskStatus(taskId);
-        return status === undefined || isTerminal(status);
-      },
-      signal,
-    );
+    this.deps.events.emit('client:long-poll', 'wait', 1);
+    try {
+      await waitForTaskChange(
+        this.deps.events,
+        taskId,
+        timeoutMs,
+        () => {
+          const status = this.deps.store.getTaskStatus(taskId);
+          return status === undefined || isTerminal(status);
+        },
+        signal,
+      );
+    } finally {
+      this.deps.events.emit('client:long-poll', 'wait', -1);
+    }
     return this.getStatusJson(taskId);
   }
 

@@ -4,11 +4,24 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  eventually,
+  makeDataDir,
   runCli,
+  shell,
   startServerProcess,
   stopServerProcesses,
   type ServerProcess,
 } from '../support/runtime-harness.js';
+
+/** A port nothing listens on (right now). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 describe('CLI against a real serve process', () => {
   let server: ServerProcess;
@@ -111,12 +124,7 @@ describe('CLI against a real serve process', () => {
   });
 
   it('a server that cannot be reached is named, with the reason', async () => {
-    const closedPort = await new Promise<number>((resolve) => {
-      const probe = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as net.AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
+    const closedPort = await freePort();
     const result = await runCli(['status', 'any', '--server', `http://127.0.0.1:${closedPort}`]);
     assert.equal(result.code, 1);
     assert.match(
@@ -178,5 +186,34 @@ describe('serve flags', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await stopServerProcesses([server]); // its task's cgroup, left by design, goes now
+  });
+});
+
+describe('wait across a server restart', () => {
+  it('rides out the restart and prints the final status', async () => {
+    const listen = ['--listen-addr', `127.0.0.1:${await freePort()}`];
+    const dataDir = makeDataDir();
+    const go = path.join(dataDir, 'go');
+    const first = await startServerProcess(listen, { dataDir });
+    const id = await first.api.submit(
+      shell(`while [ ! -e ${go} ]; do sleep 0.05; done; echo done`),
+    );
+    const waiting = runCli(['wait', id, '--server', first.api.baseUrl]);
+    await eventually(
+      async () => (await first.api.metric('execgo_runtime_open_long_polls{kind="wait"}')) === 1,
+    );
+    first.child.kill('SIGTERM'); // the task keeps running under its supervisor
+    await first.exited;
+    const second = await startServerProcess(listen, { dataDir });
+    try {
+      fs.writeFileSync(go, '');
+      const result = await waiting;
+      assert.equal(result.code, 0, result.stderr);
+      const final = JSON.parse(result.stdout) as { status: string; stdout: string };
+      assert.equal(final.status, 'success');
+      assert.equal(final.stdout, 'done\n');
+    } finally {
+      await stopServerProcesses([second]);
+    }
   });
 });

@@ -207,7 +207,9 @@ describe('supervisors', () => {
     );
     const stream = await fetch(`${server.api.baseUrl}/api/v1/tasks/${id}/stream`);
     const streamed = stream.text(); // rejects if the connection is cut mid-response
-    await server.api.status(id); // the wait request, sent first, has reached the server
+    const held = async (kind: string): Promise<boolean> =>
+      (await server.api.metric(`execgo_runtime_open_long_polls{kind="${kind}"}`)) === 1;
+    await eventually(async () => (await held('wait')) && (await held('stream')));
     await stopServer(server);
     const answer = await waiting;
     assert.equal(answer.status, 200);

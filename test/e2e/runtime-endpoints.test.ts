@@ -114,16 +114,13 @@ describe('runtime endpoints', () => {
       'execgo_runtime_task_duration_ms_bucket',
     ])
       assert.ok(text.includes(name), name);
+    // Every long poll above has ended: none is counted as open.
+    assert.equal(await rt.api.metric('execgo_runtime_open_long_polls{kind="wait"}'), 0);
   });
 
   it('rejected submissions are counted by code, wherever they were refused', async () => {
-    const count = async (code: string): Promise<number> => {
-      const text = (await rt.api.request<string>('GET', '/metrics')).body;
-      const line = text
-        .split('\n')
-        .find((l) => l.startsWith(`execgo_runtime_submissions_rejected_total{code="${code}"}`));
-      return line === undefined ? 0 : Number(line.split(' ').pop());
-    };
+    const count = (code: string): Promise<number> =>
+      rt.api.metric(`execgo_runtime_submissions_rejected_total{code="${code}"}`);
     const before = await count('invalid_input');
     const bad = [
       { execution: { kind: 'command' } }, // the schema

@@ -241,8 +241,11 @@ describe('queue limit', () => {
         'stdout.log',
         'workspace',
       ]);
-      for (const log of ['stdout.log', 'stderr.log'])
-        assert.equal(fs.statSync(path.join(dir, log)).size, 0);
+      for (const log of ['stdout.log', 'stderr.log']) {
+        const stat = fs.statSync(path.join(dir, log));
+        assert.equal(stat.size, 0);
+        assert.equal(stat.mode & 0o777, 0o640); // as the shim would have made it
+      }
     }
     await rt.api.request('POST', `/api/v1/tasks/${blocker}/kill`);
     for (const id of queued) assert.equal((await rt.api.waitTerminal(id)).status, 'success');

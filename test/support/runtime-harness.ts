@@ -59,6 +59,13 @@ export class ApiClient {
     return { status: response.status, body: parsed as T, headers: response.headers };
   }
 
+  /** One sample of /metrics (`name{labels}` exactly as printed); 0 when absent. */
+  async metric(sample: string): Promise<number> {
+    const text = (await this.request<string>('GET', '/metrics')).body;
+    const line = text.split('\n').find((entry) => entry.startsWith(`${sample} `));
+    return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+  }
+
   /** Submits and returns the task id; throws on a non-200. */
   async submit(task: unknown, headers: Record<string, string> = {}): Promise<string> {
     const response = await this.request<{ task_id: string }>('POST', '/api/v1/tasks', {
