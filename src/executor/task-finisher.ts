@@ -164,6 +164,9 @@ export class TaskFinisher {
       extraEvents,
     );
     this.deps.cgroups.remove(dirs);
+    // The exit record the shim reserved room for (native/record.c), never written: without
+    // this the task dir would keep a preallocated, empty temp file for good.
+    fs.rmSync(`${this.deps.pathsOf(record.taskId).exitRecordPath}.tmp`, { force: true });
   }
 
   /** Ends a task that never started (cancelled while queued, or failed before launch). */

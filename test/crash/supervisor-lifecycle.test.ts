@@ -125,6 +125,9 @@ describe('supervisors', () => {
     assert.equal(countOpenReservations(await getEvents(server.api, 't1')), 0);
     assert.equal((await getResources(server.api)).reserved.task_slots, 0);
     assert.deepEqual(readResultFile(server.dataDir, 't1'), status);
+    // The exit record the supervisor had reserved room for, never written, is not left behind.
+    const taskDir = path.join(server.dataDir, 'tasks', 't1');
+    assert.equal(fs.existsSync(path.join(taskDir, 'exit.record.tmp')), false);
     await stopServer(server);
   });
 
