@@ -29,6 +29,27 @@ export interface AppDeps {
 /** task_id is at most 200 characters; the margin keeps a slightly longer id a clear 404. */
 const MAX_PATH_PARAM_LENGTH = 256;
 
+/** Deeper JSON is refused: no request needs it, and recursive code (hashing) must not crash. */
+export const MAX_JSON_DEPTH = 64;
+
+/** How deeply arrays and objects nest in JSON text (brackets inside strings do not count). */
+function jsonNestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c)
+        i++; // a backslash escapes the next character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x7b || char === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if (char === 0x7d || char === 0x5d) depth--;
+  }
+  return deepest;
+}
+
 /** Parses any body as JSON: clients omit or mislabel the content type; empty means none. */
 function parseJsonBody(
   _request: unknown,
@@ -37,6 +58,10 @@ function parseJsonBody(
 ): void {
   if (body.trim() === '') {
     done(null, undefined);
+    return;
+  }
+  if (jsonNestingDepth(body) > MAX_JSON_DEPTH) {
+    done(invalidInput(`JSON nested more than ${MAX_JSON_DEPTH} levels deep`));
     return;
   }
   try {

@@ -11,32 +11,45 @@ const PART_NAMES: Record<string, string> = {
   headers: 'header',
 };
 
+/** The properties of a (flat) query, path or header schema that are integers. */
+function integerProperties(schema: TSchema): string[] {
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties ?? {};
+  return Object.keys(properties).filter((key) => properties[key]?.[Kind] === 'Integer');
+}
+
 /**
- * A copy of `schema` for converting strings, with every integer read as a number: TypeBox
- * converts a string to an integer with parseInt, so `1.5` would become 1 and pass. As a
- * number it stays 1.5, and the check against the real schema rejects it (`invalid_input`).
+ * Converts query, path and header strings for checking. An integer is taken only as plain
+ * decimal digits: TypeBox would read `1.5` as 1, `0x10` as 0 and `true` as 1. Anything else
+ * stays a string and fails the check (`invalid_input`).
  */
-function integersAsNumbers(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(integersAsNumbers);
-  if (typeof schema !== 'object' || schema === null) return schema;
-  const copy: Record<string | symbol, unknown> = { ...schema };
-  for (const key of Object.keys(copy)) copy[key] = integersAsNumbers(copy[key]);
-  if (copy[Kind] === 'Integer') return { ...copy, [Kind]: 'Number', type: 'number' };
-  return copy;
+function convertStrings(schema: TSchema, integers: readonly string[], data: unknown): unknown {
+  if (typeof data !== 'object' || data === null || integers.length === 0)
+    return Value.Convert(schema, data);
+  const entries = Object.entries(data as Record<string, unknown>);
+  const rest = Object.fromEntries(entries.filter(([key]) => !integers.includes(key)));
+  const whole = Object.fromEntries(
+    entries
+      .filter(([key]) => integers.includes(key))
+      .map(([key, raw]) => [
+        key,
+        typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : raw,
+      ]),
+  );
+  return { ...(Value.Convert(schema, rest) as object), ...whole };
 }
 
 /**
  * Validates with the same TypeBox schemas that give the static types and the OpenAPI
  * document. Bodies are checked as sent (a string is never coerced into a number: wrong
  * types are `invalid_input`); query, path and headers arrive as strings and are converted
- * (an integer must convert to a whole number: `?limit=1.5` is rejected, not truncated).
+ * (an integer must be plain decimal digits: `?limit=1.5` or `0x10` is rejected, not guessed).
  */
 export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const checker = TypeCompiler.Compile(schema);
   const isBody = httpPart === 'body';
-  const conversionSchema = isBody ? schema : (integersAsNumbers(schema) as TSchema);
+  const integers = isBody ? [] : integerProperties(schema);
   return (data: unknown) => {
-    const value = isBody ? data : Value.Convert(conversionSchema, data);
+    const value = isBody ? data : convertStrings(schema, integers, data);
     if (checker.Check(value)) return { value };
     const first = checker.Errors(value).First();
     const where =

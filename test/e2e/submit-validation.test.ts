@@ -198,6 +198,26 @@ describe('submit validation and error envelopes over HTTP', () => {
     await expectError(viaContext, 400, 'unsupported_capability');
   });
 
+  it('JSON nested too deeply is invalid_input, with or without an idempotency key', async () => {
+    const deep = (levels: number): string =>
+      `{"execution":{"kind":"command","program":"true"},"x":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+    for (const headers of [{}, { 'idempotency-key': 'deep-1' }] as Record<string, string>[]) {
+      const response = await rt.api.request<Envelope>('POST', '/api/v1/tasks', {
+        rawBody: deep(20_000),
+        headers,
+      });
+      assert.equal(response.status, 400);
+      assert.equal(response.body.error.code, 'invalid_input');
+      assert.match(response.body.error.message, /nested more than 64 levels/);
+    }
+    // Brackets inside strings are text, and moderate nesting is fine.
+    const fine = await rt.api.request('POST', '/api/v1/tasks', {
+      rawBody: deep(60).replace('"true"', `"true","args":["${'['.repeat(100)}"]`),
+      headers: { 'idempotency-key': 'deep-2' },
+    });
+    assert.equal(fine.status, 200);
+  });
+
   it('the server survives garbage of every kind', async () => {
     for (const raw of [
       'null',

@@ -108,7 +108,9 @@ export function registerTaskRoutes(
       schema: {
         summary: 'Task events, ascending seq',
         params: TaskIdParams,
-        querystring: Type.Object({ after_seq: Type.Optional(Type.Integer({ minimum: 0 })) }),
+        querystring: Type.Object({
+          after_seq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+        }),
         response: { 200: Type.Array(EventRecordSchema), ...errors },
       },
     },
