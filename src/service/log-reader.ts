@@ -46,16 +46,18 @@ export function readAt(fd: number, position: number, length: number): Buffer {
 }
 
 /**
- * Offset where the last `lines` lines of the first `size` bytes begin. A final newline ends
- * the last line rather than starting an empty one, as `tail -n` counts.
+ * Offset where the last `lines` lines of the first `size` bytes begin, but not before
+ * `floor` (the answer is capped there anyway: scanning further back would only cost time,
+ * up to the whole log on one event-loop turn). A final newline ends the last line rather
+ * than starting an empty one, as `tail -n` counts.
  */
-function findTailStart(fd: number, size: number, lines: number): number {
+function findTailStart(fd: number, size: number, lines: number, floor: number): number {
   if (lines === 0) return size;
   let remaining = lines;
   let blockEnd = size;
   let skipFinalNewline = true;
-  while (blockEnd > 0) {
-    const blockStart = Math.max(0, blockEnd - TAIL_BLOCK_BYTES);
+  while (blockEnd > floor) {
+    const blockStart = Math.max(floor, blockEnd - TAIL_BLOCK_BYTES);
     const block = readAt(fd, blockStart, blockEnd - blockStart);
     for (let i = block.length - 1; i >= 0; i--) {
       if (block[i] !== 0x0a) {
@@ -71,7 +73,7 @@ function findTailStart(fd: number, size: number, lines: number): number {
     }
     blockEnd = blockStart;
   }
-  return 0;
+  return floor;
 }
 
 /** Reads the selected part of a log file without loading the whole file. */
@@ -90,7 +92,8 @@ export function readLogSlice(file: string, selection: LogSelection): LogSlice {
     let end: number;
     if (selection.kind === 'tail') {
       end = totalBytes;
-      start = Math.max(findTailStart(fd, totalBytes, selection.lines), end - selection.limit);
+      const floor = Math.max(0, end - selection.limit);
+      start = findTailStart(fd, totalBytes, selection.lines, floor);
     } else if (selection.kind === 'suffix') {
       end = totalBytes;
       start = Math.max(0, end - Math.min(selection.bytes, selection.limit));
