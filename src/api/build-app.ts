@@ -29,6 +29,9 @@ export interface AppDeps {
 /** task_id is at most 200 characters; the margin keeps a slightly longer id a clear 404. */
 const MAX_PATH_PARAM_LENGTH = 256;
 
+/** Long enough for the largest body (8 MiB) on a slow link. */
+const REQUEST_RECEIVE_TIMEOUT_MS = 60_000;
+
 /** Deeper JSON is refused: no request needs it, and recursive code (hashing) must not crash. */
 export const MAX_JSON_DEPTH = 64;
 
@@ -81,6 +84,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // Per-request lines would dominate the log of a server that answers thousands of polls.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // A request must arrive whole within this time (headers and body; answers such as long
+    // polls are not counted): a client that stops mid-body no longer holds a socket forever.
+    requestTimeout: REQUEST_RECEIVE_TIMEOUT_MS,
     forceCloseConnections: true,
     // Ids of up to 200 characters (task_id's limit) must reach the routes; fastify's default
     // cap is 100. Longer ones get the envelope (frameworkErrors), as a bad URL escape does.

@@ -145,6 +145,13 @@ function normalizeControlContext(
     if (value !== undefined && value.trim() === '')
       throw invalidInput(`control_context.${field} must not be blank`);
   }
+  // The owner is proved by the x-execgo-owner header at kill time: an owner no header can
+  // carry unchanged (outside visible ASCII and inner spaces, or with spaces at either end)
+  // would make the task impossible to cancel.
+  if (raw.owner !== undefined && !/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(raw.owner))
+    throw invalidInput(
+      'control_context.owner must be visible ASCII (inner spaces allowed), as the x-execgo-owner header carries it',
+    );
   normalizeLabels(raw.labels);
   const result: ControlContextSpec = {};
   for (const field of stringFields) {
@@ -170,7 +177,11 @@ export function normalizeSubmitRequest(
   const limits = raw.limits ?? {};
   const controlContext = normalizeControlContext(raw.control_context);
   const idempotencyKey = idempotencyHeader ?? raw.idempotency_key;
-  if (idempotencyKey !== undefined && (idempotencyKey.trim() === '' || idempotencyKey.length > 256))
+  // Counted in characters (code points), not UTF-16 units.
+  if (
+    idempotencyKey !== undefined &&
+    (idempotencyKey.trim() === '' || Array.from(idempotencyKey).length > 256)
+  )
     throw invalidInput('idempotency key must be 1 to 256 non-blank characters');
   return {
     task_id: normalizeTaskId(raw.task_id),

@@ -42,9 +42,19 @@ function parseLabels(raw: string | string[] | undefined): Array<[string, string]
 /** RFC 3339 date-time: a full date, a time, an offset (Date.parse alone takes much more). */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
+/** Date.parse, but a day that does not exist (Feb 31) is refused rather than rolled over. */
+function parseRfc3339(raw: string): number {
+  const ms = Date.parse(raw);
+  const [year, month, day] = raw.slice(0, 10).split('-').map(Number);
+  const calendar = new Date(Date.UTC(year ?? 0, (month ?? 1) - 1, day ?? 1));
+  return calendar.getUTCDate() === day && calendar.getUTCMonth() === (month ?? 0) - 1
+    ? ms
+    : Number.NaN;
+}
+
 function parseCreatedAfter(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
-  const ms = /^\d+$/.test(raw) ? Number(raw) : RFC3339.test(raw) ? Date.parse(raw) : Number.NaN;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : RFC3339.test(raw) ? parseRfc3339(raw) : Number.NaN;
   if (!Number.isFinite(ms))
     throw invalidInput('created_after must be an RFC 3339 timestamp or epoch milliseconds', {
       field: 'created_after',

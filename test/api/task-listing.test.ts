@@ -117,6 +117,7 @@ describe('task listing over 1,000 tasks', () => {
       '?created_after=yesterday',
       '?created_after=2026-11-24', // a date alone is not an RFC 3339 timestamp
       '?created_after=-1',
+      '?created_after=2024-02-31T00:00:00Z', // no such day (Date.parse would roll it over)
     ]) {
       const response = await rt.api.request<{ error: { code: string } }>(
         'GET',

@@ -69,6 +69,10 @@ describe('submit validation and error envelopes over HTTP', () => {
       { execution: { kind: 'command', program: 'x' }, policy: { capability_mode: 'lenient' } },
     ],
     ['array body', []],
+    // Owners a kill's x-execgo-owner header could not carry unchanged.
+    ['non-ASCII owner', { ...shell('true'), control_context: { owner: '日本' } }],
+    ['owner with outer spaces', { ...shell('true'), control_context: { owner: ' me ' } }],
+    ['idempotency key over 256 characters', { ...shell('true'), idempotency_key: 'k'.repeat(257) }],
     // Past what the supervisor or a JavaScript number can hold exactly: refused at submit,
     // not accepted and then failed as `internal` by the supervisor.
     ...(['wall_time_ms', 'idle_timeout_ms', 'cpu_time_sec'] as const).map(
@@ -123,6 +127,18 @@ describe('submit validation and error envelopes over HTTP', () => {
     const body = await expectError({ task_id: 'dup-1', ...shell('echo second') }, 409, 'conflict');
     assert.match(body.error.message, /dup-1/);
     assert.deepEqual(await rt.api.status('dup-1'), first);
+  });
+
+  it('an idempotency key is measured in characters, not UTF-16 units', async () => {
+    const key = '😀'.repeat(256); // 512 UTF-16 units
+    assert.equal(
+      (
+        await rt.api.request('POST', '/api/v1/tasks', {
+          body: { ...shell('true'), idempotency_key: key },
+        })
+      ).status,
+      200,
+    );
   });
 
   it('the largest limits the schema allows run', async () => {
