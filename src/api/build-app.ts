@@ -33,12 +33,11 @@ const MAX_PATH_PARAM_LENGTH = 256;
 const REQUEST_RECEIVE_TIMEOUT_MS = 60_000;
 
 /** Deeper JSON is refused: no request needs it, and recursive code (hashing) must not crash. */
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 
-/** How deeply arrays and objects nest in JSON text (brackets inside strings do not count). */
-function jsonNestingDepth(text: string): number {
+/** Whether arrays and objects in JSON text nest deeper than `max` (brackets in strings aside). */
+function nestsDeeperThan(text: string, max: number): boolean {
   let depth = 0;
-  let deepest = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const char = text.charCodeAt(i);
@@ -47,10 +46,10 @@ function jsonNestingDepth(text: string): number {
         i++; // a backslash escapes the next character
       else if (char === 0x22) inString = false;
     } else if (char === 0x22) inString = true;
-    else if (char === 0x7b || char === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if ((char === 0x7b || char === 0x5b) && ++depth > max) return true;
     else if (char === 0x7d || char === 0x5d) depth--;
   }
-  return deepest;
+  return false;
 }
 
 /** Parses any body as JSON: clients omit or mislabel the content type; empty means none. */
@@ -63,7 +62,7 @@ function parseJsonBody(
     done(null, undefined);
     return;
   }
-  if (jsonNestingDepth(body) > MAX_JSON_DEPTH) {
+  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) {
     done(invalidInput(`JSON nested more than ${MAX_JSON_DEPTH} levels deep`));
     return;
   }

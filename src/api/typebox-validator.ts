@@ -19,9 +19,16 @@ function integerProperties(schema: TSchema): string[] {
 
 /**
  * Converts query, path and header strings for checking. An integer is taken only as plain
- * decimal digits: TypeBox would read `1.5` as 1, `0x10` as 0 and `true` as 1. Anything else
- * stays a string and fails the check (`invalid_input`).
+ * decimal digits within a safe integer: TypeBox would read `1.5` as 1, `0x10` as 0 and
+ * `true` as 1, and a larger number would not survive a round trip (a stream offset in an
+ * SSE id, for one). Anything else stays a string and fails the check (`invalid_input`).
  */
+function toWholeNumber(raw: unknown): unknown {
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw)) return raw;
+  const value = Number(raw);
+  return Number.isSafeInteger(value) ? value : raw;
+}
+
 function convertStrings(schema: TSchema, integers: readonly string[], data: unknown): unknown {
   if (typeof data !== 'object' || data === null || integers.length === 0)
     return Value.Convert(schema, data);
@@ -30,10 +37,7 @@ function convertStrings(schema: TSchema, integers: readonly string[], data: unkn
   const whole = Object.fromEntries(
     entries
       .filter(([key]) => integers.includes(key))
-      .map(([key, raw]) => [
-        key,
-        typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : raw,
-      ]),
+      .map(([key, raw]) => [key, toWholeNumber(raw)]),
   );
   return { ...(Value.Convert(schema, rest) as object), ...whole };
 }

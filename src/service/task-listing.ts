@@ -44,12 +44,11 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}
 
 /** Date.parse, but a day that does not exist (Feb 31) is refused rather than rolled over. */
 function parseRfc3339(raw: string): number {
-  const ms = Date.parse(raw);
-  const [year, month, day] = raw.slice(0, 10).split('-').map(Number);
-  const calendar = new Date(Date.UTC(year ?? 0, (month ?? 1) - 1, day ?? 1));
-  return calendar.getUTCDate() === day && calendar.getUTCMonth() === (month ?? 0) - 1
-    ? ms
-    : Number.NaN;
+  const day = raw.slice(0, 10);
+  const midnight = Date.parse(`${day}T00:00:00Z`);
+  if (!Number.isFinite(midnight) || new Date(midnight).toISOString().slice(0, 10) !== day)
+    return Number.NaN;
+  return Date.parse(raw);
 }
 
 function parseCreatedAfter(raw: string | undefined): number | undefined {

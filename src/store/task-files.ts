@@ -21,8 +21,8 @@ export function createTaskFiles(
   writeNewFile(paths.requestPath, `${JSON.stringify(spec, null, 2)}\n`, { durable });
   // Empty logs from the start (the contract's submit step): the status names them as
   // artifacts while the task still waits, and whoever opens them finds them. The shim
-  // appends to them (O_APPEND | O_CREAT, the same mode 0640). Empty, they have nothing to fsync; the directory
-  // sync below makes their entries durable.
+  // appends to them (O_APPEND | O_CREAT, the same mode 0640). Empty, they have nothing to
+  // fsync; the directory sync below makes their entries durable.
   writeNewFile(paths.stdoutPath, '', { durable: false, mode: 0o640 });
   writeNewFile(paths.stderrPath, '', { durable: false, mode: 0o640 });
   let script: string | undefined;

@@ -6,13 +6,7 @@ import type { TaskOutputService } from '../../service/task-output-service.js';
 import { isRangeUnsatisfiable, selectLogBytes, type LogQuery } from '../log-range.js';
 
 const LogQuerySchema = Type.Object({
-  offset: Type.Optional(
-    Type.Integer({
-      minimum: 0,
-      maximum: Number.MAX_SAFE_INTEGER,
-      description: 'first byte to return',
-    }),
-  ),
+  offset: Type.Optional(Type.Integer({ minimum: 0, description: 'first byte to return' })),
   limit: Type.Optional(
     Type.Integer({ minimum: 1, maximum: MAX_LOG_READ_BYTES, description: 'max bytes (1 MiB)' }),
   ),

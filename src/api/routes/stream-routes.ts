@@ -13,9 +13,9 @@ const StreamQuerySchema = Type.Object({
   cursor: Type.Optional(
     Type.String({ description: 'resume position e<seq>-o<offset>-r<offset> (an SSE id)' }),
   ),
-  after_seq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
-  stdout_offset: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
-  stderr_offset: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  after_seq: Type.Optional(Type.Integer({ minimum: 0 })),
+  stdout_offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  stderr_offset: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 type StreamQuery = {
   cursor?: string;

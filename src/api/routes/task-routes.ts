@@ -109,7 +109,7 @@ export function registerTaskRoutes(
         summary: 'Task events, ascending seq',
         params: TaskIdParams,
         querystring: Type.Object({
-          after_seq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+          after_seq: Type.Optional(Type.Integer({ minimum: 0 })),
         }),
         response: { 200: Type.Array(EventRecordSchema), ...errors },
       },
