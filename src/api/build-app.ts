@@ -6,6 +6,7 @@ import type { RuntimeService } from '../service/runtime-service.js';
 import type { TaskOutputService } from '../service/task-output-service.js';
 import type { TaskService } from '../service/task-service.js';
 import { answerClientError, handleError } from './error-handler.js';
+import { createHttpServer } from './http-server.js';
 import { collectRoutes } from './openapi-document.js';
 import { registerListRoutes } from './routes/list-routes.js';
 import { registerLogRoutes } from './routes/log-routes.js';
@@ -92,6 +93,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     frameworkErrors: handleError,
     clientErrorHandler: answerClientError,
+    serverFactory: createHttpServer,
   });
   // First, so every route below lands in /openapi.json.
   const routes = collectRoutes(app);

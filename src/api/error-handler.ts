@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../core/error-code.js';
 import { RuntimeError } from '../core/runtime-error.js';
@@ -75,6 +76,32 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
   void reply.code(mapped.status).send(mapped.envelope);
 }
 
+/** An envelope as JSON text, for answers written outside fastify. */
+export function envelopeBody(code: ErrorCode, message: string): string {
+  return JSON.stringify({ error: { code, message } } satisfies Envelope);
+}
+
+/**
+ * Writes a whole HTTP response in the envelope straight to a socket that no response object
+ * owns (a parser error, a CONNECT), then closes it.
+ */
+export function writeRawEnvelope(
+  socket: Duplex,
+  status: number,
+  statusText: string,
+  code: ErrorCode,
+  message: string,
+  error?: Error,
+): void {
+  const body = envelopeBody(code, message);
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${statusText}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy(error);
+}
+
 /**
  * Errors Node's HTTP parser raises before fastify sees a request (headers too large, a
  * malformed request line, a request timeout): answered in the envelope, then the connection
@@ -88,11 +115,5 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'Request Timeout', 'the request was not received in time']
         : [400, 'Bad Request', 'malformed HTTP request'];
-  const body = JSON.stringify({ error: { code: 'invalid_input', message } } satisfies Envelope);
-  if (socket.writable)
-    socket.write(
-      `HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
-    );
-  socket.destroy(error);
+  writeRawEnvelope(socket, status, text, 'invalid_input', message, error);
 }

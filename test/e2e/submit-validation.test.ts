@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { shell, startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
@@ -179,6 +180,43 @@ describe('submit validation and error envelopes over HTTP', () => {
     assert.equal(response.status, 431);
     assert.equal(response.body.error.code, 'invalid_input');
     assert.equal((await rt.api.request('GET', '/healthz')).status, 200);
+  });
+
+  /** Sends raw bytes and returns everything the server writes until it closes. */
+  function sendRaw(bytes: string): Promise<string> {
+    const { hostname, port } = new URL(rt.api.baseUrl);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname, () => socket.write(bytes));
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (received += chunk));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+  }
+
+  it('requests Node would answer itself get the envelope: no Host, an unknown Expect, CONNECT', async () => {
+    const cases: [string, number, string][] = [
+      ['GET /healthz HTTP/1.1\r\n\r\n', 400, 'invalid_input'],
+      ['GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: banana\r\n\r\n', 417, 'invalid_input'],
+      ['CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n', 404, 'not_found'],
+      ['NONSENSE\r\n\r\n', 400, 'invalid_input'],
+    ];
+    for (const [request, status, code] of cases) {
+      const answer = await sendRaw(request);
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), answer);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Envelope;
+      assert.equal(body.error.code, code, answer);
+      assert.ok(body.error.message.length > 0);
+    }
+    // HTTP/1.0 needs no Host, and an ordinary request is untouched by the checks.
+    assert.match(await sendRaw('GET /healthz HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
+    const body = JSON.stringify(shell('true'));
+    const expectContinue = await sendRaw(
+      `POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    assert.match(expectContinue, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, expectContinue);
   });
 
   it('404 not_found for unknown tasks and routes, with the envelope', async () => {
