@@ -106,9 +106,6 @@ function normalizeSandbox(raw: SubmitTaskRequest['sandbox']): SandboxSpec {
     if (!path.isAbsolute(rootfs)) throw invalidInput('sandbox.rootfs must be an absolute path');
   }
   const ns = raw?.namespaces;
-  // Namespaces exist only in linux_sandbox: there, mount/pid/uts/ipc default on; a process
-  // task has none unless asked (and then the plan warns that they do not apply).
-  const byDefault = profile === 'linux_sandbox';
   const workspaceSubdir = normalizeWorkspaceSubdir(raw?.workspace_subdir);
   return {
     profile,
@@ -116,10 +113,10 @@ function normalizeSandbox(raw: SubmitTaskRequest['sandbox']): SandboxSpec {
     ...(rootfs === undefined ? {} : { rootfs }),
     ...(workspaceSubdir === undefined ? {} : { workspace_subdir: workspaceSubdir }),
     namespaces: {
-      mount: ns?.mount ?? byDefault,
-      pid: ns?.pid ?? byDefault,
-      uts: ns?.uts ?? byDefault,
-      ipc: ns?.ipc ?? byDefault,
+      mount: ns?.mount ?? true,
+      pid: ns?.pid ?? true,
+      uts: ns?.uts ?? true,
+      ipc: ns?.ipc ?? true,
       net: ns?.net ?? false,
     },
   };

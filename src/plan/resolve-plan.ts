@@ -116,13 +116,6 @@ export function resolveExecutionPlan(
     );
 
   const warnings: string[] = [];
-  const ignoredNamespaces = NAMESPACE_KINDS.filter(
-    (kind) => spec.sandbox.profile !== 'linux_sandbox' && spec.sandbox.namespaces[kind],
-  );
-  if (ignoredNamespaces.length > 0)
-    warnings.push(
-      `namespaces apply only to profile linux_sandbox; ignored: ${ignoredNamespaces.join(', ')}`,
-    );
   if (limits.memory_bytes !== undefined && isMemoryEnforced && !isMemoryByCgroup)
     warnings.push(
       'memory_bytes is enforced as RLIMIT_AS only (address space, not resident memory)',

