@@ -75,8 +75,12 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     );
   const tasksRoot = path.join(config.dataDir, 'tasks');
   const notifyDir = path.join(config.dataDir, 'notify');
-  fs.mkdirSync(tasksRoot, { recursive: true });
-  fs.mkdirSync(notifyDir, { recursive: true });
+  // Task files hold requests (environment values included) and output: the runtime's user
+  // only. Sandboxed tasks never need a path through them (bwrap, as root, mounts what a task
+  // may see); the data dir itself is the operator's, made 0700 only when it is created here.
+  fs.mkdirSync(tasksRoot, { recursive: true, mode: 0o700 });
+  fs.chmodSync(tasksRoot, 0o700);
+  fs.mkdirSync(notifyDir, { recursive: true, mode: 0o700 });
   const pathsOf = (taskId: string) => resolveTaskPaths(tasksRoot, taskId);
 
   const events = new RuntimeEvents();

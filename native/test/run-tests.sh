@@ -456,6 +456,28 @@ test_sandbox_init() {
     rc=0
     "$init" --sandbox-init "$st" /nonexistent/program 2>/dev/null || rc=$?
     expect "missing program" "$rc" 127
+    if [[ $(id -u) == 0 ]]; then test_sandbox_init_drop "$init"; fi
+}
+
+# --drop-to leaves the program with the ids asked, no groups and no capability in any set,
+# and refuses root or a malformed pair before running anything.
+test_sandbox_init_drop() {
+    local init=$1 st=$T/drop-status rc=0 creds
+    : >"$st"
+    chown 65534:65534 "$st"
+    chmod 711 "$T"
+    creds=$("$init" --sandbox-init "$st" --drop-to 65534:65533 /bin/sh -c \
+        'grep -E "^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb):" /proc/self/status')
+    expect "ids and caps" "$(tr -s '\t ' ' ' <<<"$creds")" "$(printf '%s\n' \
+        'Uid: 65534 65534 65534 65534' 'Gid: 65533 65533 65533 65533' 'Groups: ' \
+        'CapInh: 0000000000000000' 'CapPrm: 0000000000000000' 'CapEff: 0000000000000000' \
+        'CapBnd: 0000000000000000' 'CapAmb: 0000000000000000')"
+    expect "report as the dropped uid" "$(cat "$st")" "exit_code=0"
+    for ids in 0:0 65534:0 65534 x:1 65534:1x; do
+        rc=0
+        "$init" --sandbox-init "$st" --drop-to "$ids" /bin/true 2>/dev/null || rc=$?
+        expect "refused --drop-to $ids" "$rc" 126
+    done
 }
 
 # The static init needs nothing of the filesystem it runs in: no dynamic loader, no libc.

@@ -111,13 +111,15 @@ export function probeCapabilities(config: RuntimeConfig, env: NodeJS.ProcessEnv)
   const dataDirWritable = probeDataDirWritable(config.dataDir);
   if (!dataDirWritable) warnings.push(`data dir ${config.dataDir} is not writable`);
   const tool = sandbox?.tool ?? null;
-  const chroot = tool !== null && sandbox?.namespaces.mount === true;
   const chrootInit = staticSandboxInitPath(config.shimPath);
   const hasChrootInit = isExecutableFile(chrootInit);
-  if (chroot && !hasChrootInit)
+  const isChrootPossible = tool !== null && sandbox?.namespaces.mount === true;
+  // Inside a chroot only this static binary is the runtime's own: it drops root there.
+  const chroot = isChrootPossible && hasChrootInit;
+  if (isChrootPossible && !hasChrootInit)
     warnings.push(
-      `chroot tasks report a signal death as exit 128+N: ${chrootInit} ` +
-        'was not built (it needs the static C library, libc.a)',
+      `chroot is unavailable: ${chrootInit} was not built (it needs the static C library, ` +
+        'libc.a), and no binary of a rootfs may drop root in its place',
     );
   const linuxSandbox =
     tool === null ? null : { ...tool, ...(hasChrootInit ? { chrootInitPath: chrootInit } : {}) };

@@ -26,14 +26,21 @@ export interface BwrapInput {
   taskDir: string;
   workspaceDir: string;
   dataDir: string;
+  /**
+   * Inside a chroot: where the data dir appears in the rootfs, when the rootfs contains it
+   * (a rootfs of `/`, or one the data dir was placed under); it is covered with an empty
+   * tmpfs there, as outside a chroot.
+   */
+  dataDirInRootfs?: string;
   /** Whether the task has cgroups (then SIGTERM goes to the cgroup, bwrap does not forward). */
   hasCgroups: boolean;
   /**
-   * Paths of setpriv and env as seen inside the sandbox (inside a chroot: the rootfs's), and
-   * of util-linux unshare when the task may own a nested user namespace (see
-   * {@link buildNestedUts}); absent, a uts task keeps the sandbox's fixed hostname.
+   * Paths of env (and, outside a chroot, setpriv) as seen inside the sandbox (inside a
+   * chroot: the rootfs's), and of util-linux unshare when the task may own a nested user
+   * namespace (see {@link buildNestedUts}); absent, a uts task keeps the sandbox's fixed
+   * hostname. A chroot never runs the rootfs's setpriv: the static init drops root there.
    */
-  insideTools: { setpriv: string; env: string; unshare?: string };
+  insideTools: { setpriv?: string; env: string; unshare?: string };
   /**
    * The binary and the status file for `--sandbox-init`, which reports the program's real
    * wait status (bwrap only says 128+N): the shim, mounted on the data dir's tmpfs, with the
@@ -90,7 +97,9 @@ function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): strin
   const initInside = insideInit(input);
   if (sandbox.chroot && sandbox.rootfs !== undefined) {
     const args = ['--ro-bind', sandbox.rootfs, '/', '--proc', '/proc', '--dev', '/dev'];
-    args.push('--tmpfs', '/tmp', '--bind', workspaceDir, CHROOT_WORKSPACE);
+    args.push('--tmpfs', '/tmp');
+    if (input.dataDirInRootfs !== undefined) args.push('--tmpfs', input.dataDirInRootfs);
+    args.push('--bind', workspaceDir, CHROOT_WORKSPACE);
     if (taskFiles.length > 0) args.push(...createDirs([CHROOT_TASK_FILES]));
     for (const file of taskFiles)
       args.push('--ro-bind', file, path.posix.join(CHROOT_TASK_FILES, path.basename(file)));
@@ -184,24 +193,38 @@ function buildNestedUts(input: BwrapInput): string[] {
 }
 
 /**
- * `setpriv` drops to the sandbox uid/gid, clears supplementary groups, the inheritable and
- * bounding sets (the uid change itself clears permitted/effective/ambient); then `env -i`,
- * already unprivileged, sets exactly the task's environment for the final exec. So neither
- * bwrap nor setpriv ever runs with a task-controlled LD_PRELOAD or similar.
+ * Drops to the sandbox uid/gid with no supplementary groups and empty inheritable and
+ * bounding sets (the uid change itself clears permitted/effective/ambient): the host's
+ * `setpriv`, or inside a chroot the static init's `--drop-to` (every other binary there is
+ * the rootfs's, which must never run with the setuid capabilities bwrap leaves). Then
+ * `env -i`, already unprivileged, sets exactly the task's environment for the final exec. So
+ * nothing privileged ever runs with a task-controlled LD_PRELOAD or similar.
  */
 function buildIdentityDrop(input: BwrapInput): string[] {
   const { tool, insideTools, program } = input;
   const init = insideInit(input);
-  const reporter = init === undefined ? [] : [init.binary, '--sandbox-init', init.statusFile];
+  const ids = `${tool.uid}:${tool.gid}`;
+  const isChroot = input.sandbox.chroot && input.sandbox.rootfs !== undefined;
+  let drop: string[];
+  if (isChroot) {
+    if (init === undefined) throw new Error('a chroot needs the static sandbox init');
+    drop = [init.binary, '--sandbox-init', init.statusFile, '--drop-to', ids];
+  } else {
+    if (insideTools.setpriv === undefined) throw new Error('setpriv is required');
+    const reporter = init === undefined ? [] : [init.binary, '--sandbox-init', init.statusFile];
+    drop = [
+      insideTools.setpriv,
+      `--reuid=${tool.uid}`,
+      `--regid=${tool.gid}`,
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--',
+      ...reporter,
+    ];
+  }
   return [
-    insideTools.setpriv,
-    `--reuid=${tool.uid}`,
-    `--regid=${tool.gid}`,
-    '--clear-groups',
-    '--inh-caps=-all',
-    '--bounding-set=-all',
-    '--',
-    ...reporter,
+    ...drop,
     ...buildNestedUts(input),
     insideTools.env,
     '-i',

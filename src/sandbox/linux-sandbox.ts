@@ -45,6 +45,17 @@ function prepareInit(
   return { binary, statusFile };
 }
 
+/**
+ * Where the data dir appears inside a chroot into `rootfs`, if it does at all (compared by
+ * real paths: a rootfs reached through a symlink still counts).
+ */
+export function locateDataDirInRootfs(rootfs: string, dataDir: string): string | undefined {
+  const root = fs.realpathSync(rootfs);
+  const data = fs.realpathSync(dataDir);
+  if (root === path.sep) return data;
+  return data.startsWith(`${root}${path.sep}`) ? `/${path.relative(root, data)}` : undefined;
+}
+
 function checkRootfs(rootfs: string): void {
   const missing = ROOTFS_MOUNT_POINTS.filter(
     (point) => !fs.statSync(path.join(rootfs, point), { throwIfNoEntry: false })?.isDirectory(),
@@ -59,28 +70,23 @@ function checkRootfs(rootfs: string): void {
 const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 
 /**
- * Inside a chroot the identity drop runs the rootfs's own setpriv and env, and its unshare
- * (when it has one and the host allows nested user namespaces at all).
+ * Inside a chroot the program's environment is set by the rootfs's own env, and a nested uts
+ * namespace made by its unshare (when it has one and the host allows nested user namespaces
+ * at all). Both run after the static init dropped root; no rootfs binary runs privileged.
  */
 function findRootfsTools(
   rootfs: string,
   tool: LinuxSandboxTool,
-): { setpriv: string; env: string; unshare?: string } {
+): { env: string; unshare?: string } {
   const find = (name: string) =>
     TOOL_DIRS.map((dir) => path.posix.join(dir, name)).find((file) =>
       isExecutableFile(path.join(rootfs, file)),
     );
-  const setpriv = find('setpriv');
   const env = find('env');
-  if (setpriv === undefined || env === undefined)
-    throw setupFailure(
-      `rootfs ${rootfs} must provide setpriv and env (util-linux/coreutils or busybox)`,
-      {
-        rootfs,
-      },
-    );
+  if (env === undefined)
+    throw setupFailure(`rootfs ${rootfs} must provide env (coreutils or busybox)`, { rootfs });
   const unshare = tool.unsharePath === undefined ? undefined : find('unshare');
-  return { setpriv, env, ...(unshare === undefined ? {} : { unshare }) };
+  return { env, ...(unshare === undefined ? {} : { unshare }) };
 }
 
 /**
@@ -123,12 +129,17 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
           : findRootfsTools(rootfs, tool);
       handOver(tool, paths, program);
       // The shim links against the host's libc, which a foreign rootfs does not have: a
-      // chroot runs the static execgo-sandbox-init instead. Without it (an install that did
-      // not build it) the chroot goes without an init and exit_signal reads as exit 128+N.
+      // chroot runs the static execgo-sandbox-init instead, which also drops root there. An
+      // install that could not build it offers no chroot (the probe says so).
       const initBinary = rootfs === undefined ? paths.shimPath : tool.chrootInitPath;
-      const init = initBinary === undefined ? undefined : prepareInit(tool, paths, initBinary);
+      if (initBinary === undefined)
+        throw setupFailure('chroot needs execgo-sandbox-init, which this install did not build');
+      const init = prepareInit(tool, paths, initBinary);
+      const dataDirInRootfs =
+        rootfs === undefined ? undefined : locateDataDirInRootfs(rootfs, paths.dataDir);
       return buildBwrapInvocation({
-        ...(init === undefined ? {} : { init }),
+        init,
+        ...(dataDirInRootfs === undefined ? {} : { dataDirInRootfs }),
         program,
         sandbox,
         tool,

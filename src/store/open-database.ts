@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 
@@ -10,6 +11,7 @@ export type SqliteDatabase = Database.Database;
  */
 export function openDatabase(file: string, options: { durable: boolean }): SqliteDatabase {
   const db = new Database(file);
+  restrictToOwner(file);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.durable ? 'FULL' : 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
@@ -22,5 +24,19 @@ export function openDatabase(file: string, options: { durable: boolean }): Sqlit
       db.pragma(`user_version = ${index + 1}`);
     })();
   }
+  for (const suffix of ['-wal', '-shm']) restrictToOwner(`${file}${suffix}`);
   return db;
+}
+
+/**
+ * The database holds every task's request (environment values included): readable by the
+ * runtime's user only. SQLite gives the -wal and -shm files the database file's mode when it
+ * creates them; ones left by an older version are tightened too.
+ */
+function restrictToOwner(file: string): void {
+  try {
+    fs.chmodSync(file, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }

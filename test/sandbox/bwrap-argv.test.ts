@@ -186,7 +186,8 @@ await test('buildBwrapInvocation', async (t) => {
 
   await t.test('chroot: rootfs read-only at /, workspace at /workspace, script remapped', () => {
     const sandbox = { ...SANDBOX, chroot: true, rootfs: '/srv/rootfs' };
-    const argv = buildBwrapInvocation(input({ sandbox })).argv;
+    const init = { binary: '/opt/execgo/execgo-sandbox-init', statusFile: '/data/tasks/t1/st' };
+    const argv = buildBwrapInvocation(input({ sandbox, init })).argv;
     const options = bwrapOptions(argv);
     assert.ok(hasPair(options, '--ro-bind', '/srv/rootfs', '/'));
     assert.ok(!hasPair(options, '--ro-bind', '/', '/'));
@@ -273,15 +274,35 @@ await test('buildBwrapInvocation with the sandbox init', async (t) => {
     assert.ok(hasPair(options, '--bind', staticInit.statusFile, '/tmp/.execgo-init/status'));
     // Mounted over the chroot's private /tmp, not hidden by it.
     assert.ok(options.indexOf('/tmp/.execgo-init/init') > options.indexOf('--tmpfs'));
-    const command = commandOf(argv);
-    const at = command.indexOf('/tmp/.execgo-init/init');
-    assert.ok(at > command.indexOf('/usr/bin/setpriv'));
-    assert.deepEqual(command.slice(at, at + 3), [
+    // The static init is the first command and drops root itself: no binary of the rootfs
+    // (its setpriv included) ever runs with the capabilities bwrap leaves.
+    assert.deepEqual(commandOf(argv).slice(0, 6), [
       '/tmp/.execgo-init/init',
       '--sandbox-init',
       '/tmp/.execgo-init/status',
+      '--drop-to',
+      '65534:65534',
+      '/usr/bin/env',
     ]);
-    assert.ok(!command.includes('/data/.execgo-shim'));
+    assert.ok(!commandOf(argv).includes('/usr/bin/setpriv'));
+    assert.ok(!commandOf(argv).includes('/data/.execgo-shim'));
+    assert.throws(() => buildBwrapInvocation(input({ sandbox })), /static sandbox init/);
+  });
+
+  await t.test('in a chroot whose rootfs holds the data dir, an empty tmpfs covers it', () => {
+    const sandbox = { ...SANDBOX, chroot: true, rootfs: '/' };
+    const staticInit = { ...init, binary: '/opt/execgo/execgo-sandbox-init' };
+    const options = bwrapOptions(
+      buildBwrapInvocation(input({ sandbox, init: staticInit, dataDirInRootfs: '/data' })).argv,
+    );
+    assert.ok(hasPair(options, '--tmpfs', '/data'));
+    assert.ok(options.indexOf('/data') > options.indexOf('/'));
+    const elsewhere = bwrapOptions(
+      buildBwrapInvocation(
+        input({ sandbox: { ...sandbox, rootfs: '/srv/rootfs' }, init: staticInit }),
+      ).argv,
+    );
+    assert.ok(!hasPair(elsewhere, '--tmpfs', '/data'));
   });
 
   await t.test('parents of mount points inside the hidden data dir are created walkable', () => {

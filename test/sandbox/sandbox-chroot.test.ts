@@ -23,15 +23,21 @@ function copyWithLibraries(root: string, binary: string, as: string[]): void {
   }
 }
 
-/** A minimal rootfs: dash, setpriv, env and cat from the host, plus the mount points. */
+/**
+ * A minimal rootfs: dash, env, cat and ls from the host, plus the mount points. Its setpriv is
+ * a fake that would leave a mark and skip the identity drop: a rootfs is not trusted code,
+ * and no binary of it may run with the capabilities bwrap keeps for the drop.
+ */
 function buildRootfs(): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-rootfs-'));
   fs.chmodSync(root, 0o755);
   for (const dir of ['proc', 'dev', 'tmp', 'workspace']) fs.mkdirSync(path.join(root, dir));
   copyWithLibraries(root, '/bin/sh', ['/bin/sh']);
-  copyWithLibraries(root, '/usr/bin/setpriv', ['/usr/bin/setpriv']);
   copyWithLibraries(root, '/usr/bin/env', ['/usr/bin/env']);
   copyWithLibraries(root, '/bin/cat', ['/bin/cat']);
+  copyWithLibraries(root, '/bin/ls', ['/bin/ls']);
+  const fake = path.join(root, 'usr/bin/setpriv');
+  fs.writeFileSync(fake, '#!/bin/sh\necho rootfs-setpriv-ran\nexit 0\n', { mode: 0o755 });
   return root;
 }
 
@@ -67,15 +73,48 @@ describe('linux_sandbox chroot and setup failures', () => {
           `[ -e /etc/shadow ] && exit ${BREACH}`,
           `[ -e ${process.execPath} ] && exit ${BREACH}`,
           'pwd',
-          'while read -r key value _; do [ "$key" = Uid: ] && echo "$value"; done < /proc/self/status',
+          'while read -r key value _; do',
+          '  case "$key" in Uid:|CapEff:|CapPrm:|CapBnd:|CapInh:) echo "$key $value";; esac',
+          'done < /proc/self/status',
           'echo from-chroot > out.txt',
         ].join('\n'),
       ),
     );
     assert.equal(status.status, 'success', describeStatus(status));
-    assert.deepEqual(status.stdout.trim().split('\n'), ['/workspace', '65534']);
+    assert.deepEqual(status.stdout.trim().split('\n'), [
+      '/workspace',
+      'Uid: 65534',
+      'CapInh: 0000000000000000',
+      'CapPrm: 0000000000000000',
+      'CapEff: 0000000000000000',
+      'CapBnd: 0000000000000000',
+    ]);
     const written = path.join(status.artifacts.task_dir, 'workspace', 'out.txt');
     assert.equal(fs.readFileSync(written, 'utf8'), 'from-chroot\n');
+  });
+
+  it('a data dir inside the rootfs is covered by an empty tmpfs, and closed on the host', async (t) => {
+    if (skipUnavailable(t, manifest, 'chroot', manifest.sandbox.chroot) || rootfs === undefined)
+      return;
+    const dataDir = path.join(rootfs, 'var/lib/execgo');
+    const inside = await startTestRuntime({ dataDir });
+    try {
+      await inside.api.run({ task_id: 'other', ...chrootTask(rootfs, 'echo secret > s.txt') });
+      const status = await inside.api.run(
+        chrootTask(
+          rootfs,
+          'ls -A /var/lib/execgo; cat /var/lib/execgo/runtime.db && exit 99; exit 0',
+        ),
+      );
+      assert.equal(status.status, 'success', describeStatus(status));
+      assert.equal(status.stdout, '');
+    } finally {
+      await inside.stop();
+    }
+    // What a rootfs could still reach by other paths (a hard link, a bind mount) is closed by
+    // the modes: task files and the database are the runtime user's alone.
+    assert.equal(fs.statSync(path.join(dataDir, 'tasks')).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(path.join(dataDir, 'runtime.db')).mode & 0o777, 0o600);
   });
 
   it('a signal death inside the chroot is exit_signal, a plain exit 137 exit_code', async (t) => {
