@@ -54,6 +54,10 @@ export function registerServeCommand(program: Command, onStopped: (code: number)
     )
     .option('--max-body-bytes <n>', 'request body limit', String(8 * 1024 * 1024))
     .option('--log-level <level>', 'log level (env EXECGO_RUNTIME_LOG_LEVEL)')
+    .option(
+      '--sandbox-uid-base <uid>',
+      'first of 65536 host uids linux_sandbox tasks get one each from (env EXECGO_RUNTIME_SANDBOX_UID_BASE)',
+    )
     .action(async (options: ConfigInput) => {
       const runtime = createRuntime(loadConfig(options));
       let isStopping = false;

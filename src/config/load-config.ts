@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { invalidInput } from '../core/runtime-error.js';
 import { parseTenantQuotas } from '../ledger/tenant-quota-spec.js';
+import { DEFAULT_SANDBOX_UID_BASE, SANDBOX_IDENTITY_COUNT } from '../sandbox/sandbox-identities.js';
 import type { RuntimeConfig } from './runtime-config.js';
 
 /** Raw options as the CLI (or a test) provides them; strings where a flag was parsed. */
@@ -28,6 +29,7 @@ export interface ConfigInput {
   maxBodyBytes?: number | string;
   logLevel?: string;
   shimPath?: string;
+  sandboxUidBase?: number | string;
 }
 
 const CHILD_ENV_KEYS = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'USER'] as const;
@@ -55,6 +57,16 @@ function parseInteger(
   if (!Number.isSafeInteger(value) || value < min)
     throw invalidInput(`${name} must be an integer >= ${min}, got "${String(raw)}"`);
   return value;
+}
+
+/** uids above 2^31 - 1 read as negative to some tools; the whole range must stay below. */
+const MAX_SANDBOX_UID_BASE = 2 ** 31 - 1 - SANDBOX_IDENTITY_COUNT;
+
+function parseSandboxUidBase(raw: number | string | undefined): number {
+  const base = parseInteger('sandbox-uid-base', raw, 65_536, DEFAULT_SANDBOX_UID_BASE);
+  if (base > MAX_SANDBOX_UID_BASE)
+    throw invalidInput(`sandbox-uid-base must be at most ${MAX_SANDBOX_UID_BASE}, got ${base}`);
+  return base;
 }
 
 function parseOptionalInteger(name: string, raw: number | string | undefined): number | undefined {
@@ -146,6 +158,9 @@ export function loadConfig(
     bodyLimitBytes: parseInteger('max-body-bytes', input.maxBodyBytes, 1024, 8 * 1024 * 1024),
     logLevel: parseLogLevel(input.logLevel ?? env.EXECGO_RUNTIME_LOG_LEVEL ?? 'info'),
     childBaseEnv,
+    sandboxUidBase: parseSandboxUidBase(
+      input.sandboxUidBase ?? env.EXECGO_RUNTIME_SANDBOX_UID_BASE,
+    ),
     shimPath:
       input.shimPath ??
       env.EXECGO_RUNTIME_SHIM_PATH ??

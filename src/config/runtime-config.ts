@@ -31,6 +31,8 @@ export interface RuntimeConfig {
   /** PATH, HOME, LANG, TMPDIR, USER of the runtime's own environment, when set. */
   childBaseEnv: Readonly<Record<string, string>>;
   shimPath: string;
+  /** First host uid/gid of the range linux_sandbox tasks get one each from. */
+  sandboxUidBase: number;
 }
 
 /** The contract's listen_addr form. */

@@ -23,6 +23,8 @@ export interface LaunchRecord {
    * Optional only for rows of runtimes that committed the two separately.
    */
   gateOpenedAt?: number;
+  /** linux_sandbox: the task's own uid (= gid), held until the task is finished. */
+  sandboxUid?: number;
 }
 
 /** The persisted state of one task. Times are epoch milliseconds. */

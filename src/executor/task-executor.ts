@@ -5,9 +5,11 @@ import type { Failpoints } from '../core/failpoints.js';
 import type { RuntimeEvents } from '../core/runtime-events.js';
 import { RuntimeError } from '../core/runtime-error.js';
 import type { TaskRecord } from '../core/task-record.js';
+import { sandboxBaseEnv, sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
 import { buildProgramInvocation } from '../sandbox/task-command.js';
 import type { CreatedCgroups, TaskCgroups } from '../sandbox/task-cgroups.js';
+import { SandboxIdentities, type SandboxIdentity } from '../sandbox/sandbox-identities.js';
 import { prepareWorkspace } from '../store/task-files.js';
 import { scriptPath, type TaskPaths } from '../store/task-paths.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -58,14 +60,22 @@ export function shimPoolSize(maxRunningTasks: number): number {
 export class TaskExecutor {
   private isStopped = false;
   private launcher: ShimLauncher | undefined;
+  private readonly identities: SandboxIdentities;
 
-  constructor(private readonly deps: ExecutorDeps) {}
+  constructor(private readonly deps: ExecutorDeps) {
+    this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
+    deps.events.on('task:finished', (record) => this.identities.release(record.taskId));
+  }
 
   /**
-   * Starts the spawner and fills its pool now, at start-up, so that the first task does not
-   * wait for them (a process start and a fork per slot: ~10 ms).
+   * Marks the sandbox uids of re-attached tasks as held, then starts the spawner and fills its
+   * pool now, at start-up, so that the first task does not wait for them (a process start
+   * and a fork per slot: ~10 ms).
    */
   start(): void {
+    for (const record of this.deps.store.listRunning())
+      if (record.launch?.sandboxUid !== undefined)
+        this.identities.adopt(record.taskId, record.launch.sandboxUid);
     this.launcherOrCreate();
   }
 
@@ -109,13 +119,20 @@ export class TaskExecutor {
           : { memoryBytes: record.spec.limits.memory_bytes }),
         ...(record.plan.resource_enforcement.pids_enforced &&
         record.spec.limits.pids_max !== undefined
-          ? { pidsMax: record.spec.limits.pids_max }
+          ? {
+              pidsMax:
+                record.spec.limits.pids_max + sandboxOwnProcesses(record.plan.effective_sandbox),
+            }
           : {}),
       });
       cgroupDirs = cgroups.dirs;
       // No stale start or exit record can be here: a task is launched once, or again only
       // after recovery requeued it, and requeueing removes them (recovery.ts).
-      const spec = this.buildLaunchSpec(record, paths, cwd, cgroups);
+      const identity =
+        record.plan.effective_sandbox.profile === 'linux_sandbox'
+          ? this.identities.acquire(record.taskId)
+          : undefined;
+      const spec = this.buildLaunchSpec(record, paths, cwd, cgroups, identity);
       const acquired = this.launcherOrCreate().acquire(
         {
           spec: encodeLaunchSpec(spec),
@@ -151,7 +168,12 @@ export class TaskExecutor {
       // runs between the kill check above and this commit (synchronous code).
       try {
         const at = deps.clock.now();
-        deps.store.recordShim(record.taskId, shim.identity, { cgroupDirs, gateOpenedAt: at }, at);
+        const launch = {
+          cgroupDirs,
+          gateOpenedAt: at,
+          ...(identity === undefined ? {} : { sandboxUid: identity.uid }),
+        };
+        deps.store.recordShim(record.taskId, shim.identity, launch, at);
       } catch (error) {
         shim.abort();
         throw error;
@@ -253,6 +275,7 @@ export class TaskExecutor {
     paths: TaskPaths,
     cwd: string,
     cgroups: CreatedCgroups,
+    identity: SandboxIdentity | undefined,
   ): LaunchSpec {
     const { config } = this.deps;
     const { spec, plan } = record;
@@ -260,13 +283,23 @@ export class TaskExecutor {
       spec.execution.kind === 'script'
         ? scriptPath(paths.taskDir, spec.execution.interpreter)
         : undefined;
-    const program = buildProgramInvocation(spec.execution, config.childBaseEnv, script);
-    const wrapped = this.deps.sandbox.wrap(program, plan, {
-      taskDir: paths.taskDir,
-      workspaceDir: cwd,
-      dataDir: config.dataDir,
-      shimPath: config.shimPath,
-    });
+    const baseEnv =
+      plan.effective_sandbox.profile === 'linux_sandbox'
+        ? sandboxBaseEnv(config.childBaseEnv, plan.effective_sandbox, cwd)
+        : config.childBaseEnv;
+    const program = buildProgramInvocation(spec.execution, baseEnv, script);
+    const wrapped = this.deps.sandbox.wrap(
+      program,
+      plan,
+      {
+        taskDir: paths.taskDir,
+        workspaceDir: cwd,
+        dataDir: config.dataDir,
+        shimPath: config.shimPath,
+        ...(script === undefined ? {} : { scriptPath: script }),
+      },
+      identity,
+    );
     const enforcement = plan.resource_enforcement;
     return {
       taskId: record.taskId,

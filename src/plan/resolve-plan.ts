@@ -115,10 +115,16 @@ export function resolveExecutionPlan(
       'pids_max needs linux_sandbox with a writable cgroup pids controller; not enforced',
     );
 
+  // Enforced, but not as a reader might assume: per process, not for the task as a whole.
   const warnings: string[] = [];
   if (limits.memory_bytes !== undefined && isMemoryEnforced && !isMemoryByCgroup)
     warnings.push(
-      'memory_bytes is enforced as RLIMIT_AS only (address space, not resident memory)',
+      'memory_bytes is enforced as RLIMIT_AS only: address space, not resident memory, ' +
+        'and per process (each process of the task may use it)',
+    );
+  if (isCpuEnforced)
+    warnings.push(
+      'cpu_time_sec is enforced as RLIMIT_CPU: per process (each process of the task may use it)',
     );
 
   return {

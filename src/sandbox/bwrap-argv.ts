@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { SandboxDescription } from '../contract/task-status.js';
 import type { LinuxSandboxTool } from '../capabilities/host-capabilities.js';
+import type { SandboxIdentity } from './sandbox-identities.js';
 import type { ProgramInvocation, WrappedInvocation } from './task-command.js';
 
 /** Where the workspace appears inside a chroot (the rootfs must provide the directory). */
@@ -9,6 +10,29 @@ export const CHROOT_WORKSPACE = '/workspace';
 export const CHROOT_TASK_FILES = '/tmp/.execgo-task';
 /** Where the sandbox init and its status file appear inside a chroot (on its private /tmp). */
 export const CHROOT_INIT_DIR = '/tmp/.execgo-init';
+/**
+ * The defaults a linux_sandbox program's environment starts from, instead of the server's
+ * own HOME and TMPDIR (root's home is not writable by the task's uid): its workspace as seen
+ * inside, and the private /tmp. The request's `env` still overrides both.
+ */
+export function sandboxBaseEnv(
+  baseEnv: Readonly<Record<string, string>>,
+  sandbox: SandboxDescription,
+  workspaceDir: string,
+): Record<string, string> {
+  const isChroot = sandbox.chroot && sandbox.rootfs !== undefined;
+  return { ...baseEnv, HOME: isChroot ? CHROOT_WORKSPACE : workspaceDir, TMPDIR: '/tmp' };
+}
+
+/**
+ * Processes of the sandbox itself in the task's cgroup: bwrap, its pid 1 (with a pid
+ * namespace) and the sandbox init. `pids_max` counts the program's processes, so the cgroup's
+ * `pids.max` gets these on top (else `pids_max: 1` could not even start the sandbox).
+ */
+export function sandboxOwnProcesses(sandbox: SandboxDescription): number {
+  return sandbox.namespaces.pid ? 3 : 2;
+}
+
 /** Mount points a rootfs must provide, because the rootfs itself is mounted read-only. */
 export const ROOTFS_MOUNT_POINTS = ['/proc', '/dev', '/tmp', CHROOT_WORKSPACE] as const;
 /** Hostname seen inside a uts namespace. */
@@ -23,6 +47,8 @@ export interface BwrapInput {
   program: ProgramInvocation;
   sandbox: SandboxDescription;
   tool: LinuxSandboxTool;
+  /** The uid/gid the program runs as: the task's own (sandbox-identities.ts). */
+  identity: SandboxIdentity;
   taskDir: string;
   workspaceDir: string;
   dataDir: string;
@@ -97,7 +123,7 @@ function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): strin
   const initInside = insideInit(input);
   if (sandbox.chroot && sandbox.rootfs !== undefined) {
     const args = ['--ro-bind', sandbox.rootfs, '/', '--proc', '/proc', '--dev', '/dev'];
-    args.push('--tmpfs', '/tmp');
+    args.push('--perms', '1777', '--tmpfs', '/tmp');
     if (input.dataDirInRootfs !== undefined) args.push('--tmpfs', input.dataDirInRootfs);
     args.push('--bind', workspaceDir, CHROOT_WORKSPACE);
     if (taskFiles.length > 0) args.push(...createDirs([CHROOT_TASK_FILES]));
@@ -123,7 +149,7 @@ function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): strin
     '/dev',
   ];
   const privateTmp = isMountIsolated ? ['/tmp', '/var/tmp'] : [];
-  for (const dir of privateTmp) args.push('--tmpfs', dir);
+  for (const dir of privateTmp) args.push('--perms', '1777', '--tmpfs', dir);
   for (const dir of privateTmp) args.push(...createDirs(listDirsBetween(dir, [dataDir])));
   // The data dir (database, other tasks, the runtime's notify files) is never visible; the
   // task's own workspace and the files it needs are mounted back on top of the empty tmpfs.
@@ -201,9 +227,9 @@ function buildNestedUts(input: BwrapInput): string[] {
  * nothing privileged ever runs with a task-controlled LD_PRELOAD or similar.
  */
 function buildIdentityDrop(input: BwrapInput): string[] {
-  const { tool, insideTools, program } = input;
+  const { identity, insideTools, program } = input;
   const init = insideInit(input);
-  const ids = `${tool.uid}:${tool.gid}`;
+  const ids = `${identity.uid}:${identity.gid}`;
   const isChroot = input.sandbox.chroot && input.sandbox.rootfs !== undefined;
   let drop: string[];
   if (isChroot) {
@@ -214,8 +240,8 @@ function buildIdentityDrop(input: BwrapInput): string[] {
     const reporter = init === undefined ? [] : [init.binary, '--sandbox-init', init.statusFile];
     drop = [
       insideTools.setpriv,
-      `--reuid=${tool.uid}`,
-      `--regid=${tool.gid}`,
+      `--reuid=${identity.uid}`,
+      `--regid=${identity.gid}`,
       '--clear-groups',
       '--inh-caps=-all',
       '--bounding-set=-all',

@@ -3,8 +3,9 @@ import path from 'node:path';
 import type { HostCapabilities, LinuxSandboxTool } from '../capabilities/host-capabilities.js';
 import { isExecutableFile } from '../capabilities/probe-host.js';
 import { RuntimeError } from '../core/runtime-error.js';
-import { buildBwrapInvocation, listTaskFiles, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
+import { buildBwrapInvocation, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
 import { resolveSandboxStatusPath } from './sandbox-exit-status.js';
+import type { SandboxIdentity } from './sandbox-identities.js';
 import {
   processSandbox,
   type ProgramInvocation,
@@ -16,13 +17,15 @@ function setupFailure(message: string, details?: unknown, cause?: unknown): Runt
   return new RuntimeError('sandbox_setup_failed', message, details, { cause });
 }
 
-/** The sandbox uid must own what the task may write (its workspace) and read (its script). */
-function handOver(tool: LinuxSandboxTool, paths: SandboxPaths, program: ProgramInvocation): void {
+/**
+ * The task's uid must own what it may write (its workspace) and read (its script, mode 0700).
+ * Nothing else of the task dir: other files it names in argv are mounted read-only, and
+ * keep their owner and mode.
+ */
+function handOver(identity: SandboxIdentity, paths: SandboxPaths): void {
   try {
-    fs.chownSync(paths.workspaceDir, tool.uid, tool.gid);
-    for (const file of listTaskFiles(program.argv, paths.taskDir))
-      if (fs.statSync(file, { throwIfNoEntry: false })?.isFile() === true)
-        fs.chownSync(file, tool.uid, tool.gid);
+    fs.chownSync(paths.workspaceDir, identity.uid, identity.gid);
+    if (paths.scriptPath !== undefined) fs.chownSync(paths.scriptPath, identity.uid, identity.gid);
   } catch (error) {
     throw setupFailure('could not hand the workspace to the sandbox user', undefined, error);
   }
@@ -30,7 +33,7 @@ function handOver(tool: LinuxSandboxTool, paths: SandboxPaths, program: ProgramI
 
 /** An empty status file owned by the sandbox uid, so only the init's report can fill it. */
 function prepareInit(
-  tool: LinuxSandboxTool,
+  identity: SandboxIdentity,
   paths: SandboxPaths,
   binary: string,
 ): { binary: string; statusFile: string } {
@@ -38,7 +41,7 @@ function prepareInit(
   try {
     fs.rmSync(statusFile, { force: true });
     fs.writeFileSync(statusFile, '', { mode: 0o600 });
-    fs.chownSync(statusFile, tool.uid, tool.gid);
+    fs.chownSync(statusFile, identity.uid, identity.gid);
   } catch (error) {
     throw setupFailure('could not prepare the sandbox status file', undefined, error);
   }
@@ -113,9 +116,11 @@ function checkProgram(program: ProgramInvocation, root: string): void {
  */
 export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
   return {
-    wrap(program, plan, paths) {
+    wrap(program, plan, paths, given) {
       const sandbox = plan.effective_sandbox;
       if (sandbox.profile !== 'linux_sandbox') return processSandbox.wrap(program, plan, paths);
+      // Without one of its own (a direct caller), the probed sandbox uid.
+      const identity = given ?? { uid: tool.uid, gid: tool.gid };
       const rootfs = sandbox.chroot ? sandbox.rootfs : undefined;
       if (rootfs !== undefined) checkRootfs(rootfs);
       checkProgram(program, rootfs ?? '/');
@@ -127,18 +132,19 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
               ...(tool.unsharePath === undefined ? {} : { unshare: tool.unsharePath }),
             }
           : findRootfsTools(rootfs, tool);
-      handOver(tool, paths, program);
+      handOver(identity, paths);
       // The shim links against the host's libc, which a foreign rootfs does not have: a
       // chroot runs the static execgo-sandbox-init instead, which also drops root there. An
       // install that could not build it offers no chroot (the probe says so).
       const initBinary = rootfs === undefined ? paths.shimPath : tool.chrootInitPath;
       if (initBinary === undefined)
         throw setupFailure('chroot needs execgo-sandbox-init, which this install did not build');
-      const init = prepareInit(tool, paths, initBinary);
+      const init = prepareInit(identity, paths, initBinary);
       const dataDirInRootfs =
         rootfs === undefined ? undefined : locateDataDirInRootfs(rootfs, paths.dataDir);
       return buildBwrapInvocation({
         init,
+        identity,
         ...(dataDirInRootfs === undefined ? {} : { dataDirInRootfs }),
         program,
         sandbox,

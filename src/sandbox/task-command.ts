@@ -1,5 +1,6 @@
 import type { ExecutionPlan } from '../contract/task-status.js';
 import type { ExecutionSpec } from '../core/task-spec.js';
+import type { SandboxIdentity } from './sandbox-identities.js';
 
 /** The final program to exec for a task, before any sandbox wrapper. */
 export interface ProgramInvocation {
@@ -42,11 +43,19 @@ export interface SandboxPaths {
   workspaceDir: string;
   dataDir: string;
   shimPath: string;
+  /** A script task's script file (mode 0700), which the sandbox uid must be able to read. */
+  scriptPath?: string;
 }
 
 /** Turns a program invocation into what the shim runs under the task's effective plan. */
 export interface SandboxBuilder {
-  wrap(program: ProgramInvocation, plan: ExecutionPlan, paths: SandboxPaths): WrappedInvocation;
+  /** `identity`: the uid/gid a linux_sandbox task runs as (its own, see sandbox-identities). */
+  wrap(
+    program: ProgramInvocation,
+    plan: ExecutionPlan,
+    paths: SandboxPaths,
+    identity?: SandboxIdentity,
+  ): WrappedInvocation;
 }
 
 /** The `process` profile: no wrapper, own session and group, no_new_privs. */

@@ -157,9 +157,19 @@ describe('serve flags', () => {
       /invalid tenant quota "demo=slots:zero"/,
     ],
     ['--log-level', ['--log-level', 'bogus'], /log level must be one of .*got "bogus"/],
+    [
+      '--sandbox-uid-base',
+      ['--sandbox-uid-base', '0'],
+      /sandbox-uid-base must be an integer >= 65536/,
+    ],
+    [
+      '--sandbox-uid-base',
+      ['--sandbox-uid-base', '2147480000'],
+      /sandbox-uid-base must be at most 2147418111/,
+    ],
   ];
   for (const [flag, args, message] of badServeFlags)
-    it(`a bad ${flag} fails startup with a clear message (exit 2)`, async () => {
+    it(`a bad ${flag} (${args.join(' ')}) fails startup with a clear message (exit 2)`, async () => {
       const serve = ['serve', '--listen-addr', '127.0.0.1:0', '--data-dir', '/tmp/execgo-never'];
       const result = await runCli([...serve, ...args]);
       assert.equal(result.code, 2);

@@ -192,6 +192,16 @@ await test('plan resolution: effective sandbox and enforcement', async (t) => {
     assert.equal(plan.resource_enforcement.memory_enforced, true);
     assert.equal(plan.degraded, false);
     assert.equal(plan.capability_warnings?.length, 1);
+    assert.match(plan.capability_warnings?.[0] ?? '', /per process/);
+  });
+
+  await t.test('cpu_time_sec, enforced as RLIMIT_CPU, carries the per-process warning', () => {
+    const plan = resolveExecutionPlan(spec({ limits: { cpu_time_sec: 5 } }), FULL, 'strict');
+    assert.equal(plan.resource_enforcement.cpu_time_enforced, true);
+    assert.deepEqual(plan.capability_warnings, [
+      'cpu_time_sec is enforced as RLIMIT_CPU: per process (each process of the task may use it)',
+    ]);
+    assert.equal(resolveExecutionPlan(spec({}), FULL, 'strict').capability_warnings, undefined);
   });
 
   await t.test('the server default mode applies when the task names none', () => {

@@ -30,6 +30,7 @@ function input(overrides: Partial<BwrapInput> = {}): BwrapInput {
       uid: 65534,
       gid: 65534,
     },
+    identity: { uid: 65534, gid: 65534 },
     taskDir: '/data/tasks/t1',
     workspaceDir: '/data/tasks/t1/workspace',
     dataDir: '/data',

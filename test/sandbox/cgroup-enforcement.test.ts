@@ -86,13 +86,30 @@ describe('cgroup enforcement on this host', () => {
       10_000,
       'the pids limit to be hit',
     );
-    assert.ok(Number(fs.readFileSync(path.join(pidsDir, 'pids.current'), 'utf8')) <= pidsMax);
+    // The sandbox's own three processes (bwrap, its pid 1, the init) come on top.
+    assert.ok(Number(fs.readFileSync(path.join(pidsDir, 'pids.current'), 'utf8')) <= pidsMax + 3);
     const health = await rt.api.request('GET', '/healthz');
     assert.equal(health.status, 200);
     const status = await rt.api.waitTerminal(id, 30_000);
     assert.equal(status.error?.code, 'timeout', describeStatus(status));
     assert.equal(status.execution_plan?.resource_enforcement.pids_enforced, true);
     for (const dir of taskDirs(id)) assert.equal(fs.existsSync(dir), false, `${dir} removed`);
+  });
+
+  it('pids_max counts the program: 1 runs a program that does not fork, 2 lets it fork once', async (t) => {
+    const isAvailable = manifest.resources.pids_limit && manifest.sandbox.linux_sandbox;
+    if (skipUnavailable(t, manifest, 'cgroup pids limit', isAvailable)) return;
+    const one = await rt.api.run({
+      execution: { kind: 'command', program: '/bin/echo', args: ['ran'] },
+      sandbox: { profile: 'linux_sandbox' },
+      limits: { pids_max: 1 },
+    });
+    assert.equal(one.status, 'success', describeStatus(one));
+    assert.equal(one.stdout, 'ran\n');
+    const forks = await rt.api.run(
+      sandboxed('/bin/true && echo once; /bin/true & /bin/true; wait', { limits: { pids_max: 2 } }),
+    );
+    assert.match(forks.stdout, /^once\n/, describeStatus(forks));
   });
 
   for (const profile of ['process', 'linux_sandbox'] as const) {

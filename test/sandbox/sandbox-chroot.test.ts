@@ -81,9 +81,11 @@ describe('linux_sandbox chroot and setup failures', () => {
       ),
     );
     assert.equal(status.status, 'success', describeStatus(status));
-    assert.deepEqual(status.stdout.trim().split('\n'), [
-      '/workspace',
-      'Uid: 65534',
+    const [cwd, uid, ...caps] = status.stdout.trim().split('\n');
+    assert.equal(cwd, '/workspace');
+    // The task's own uid (sandbox-identities.ts), never root.
+    assert.match(uid ?? '', /^Uid: 18790\d{5}$/);
+    assert.deepEqual(caps, [
       'CapInh: 0000000000000000',
       'CapPrm: 0000000000000000',
       'CapEff: 0000000000000000',

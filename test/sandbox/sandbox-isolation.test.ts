@@ -6,6 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CapabilityManifest } from '../../src/contract/runtime.js';
+import {
+  DEFAULT_SANDBOX_UID_BASE,
+  SANDBOX_IDENTITY_COUNT,
+} from '../../src/sandbox/sandbox-identities.js';
 import { shell, startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
 import {
   ALL_NAMESPACES,
@@ -15,6 +19,12 @@ import {
   sandboxed,
   skipUnavailable,
 } from './sandbox-test-support.js';
+
+/** Whether `uid` is one of the per-task sandbox uids (the test runtime's default range). */
+function isTaskUid(uid: string | number | undefined): boolean {
+  const n = Number(uid);
+  return n >= DEFAULT_SANDBOX_UID_BASE && n < DEFAULT_SANDBOX_UID_BASE + SANDBOX_IDENTITY_COUNT;
+}
 
 /** The host pid of the process whose argv is exactly `argv`, if any. */
 function findProcess(argv: readonly string[]): number | undefined {
@@ -73,7 +83,7 @@ describe('linux_sandbox isolation on this host', () => {
       { ...ALL_NAMESPACES, uts: false },
     );
     const lines = status.stdout.trim().split('\n');
-    assert.equal(lines[0], '65534');
+    assert.ok(isTaskUid(lines[0]), `the task's own uid, got ${lines[0]}`);
     for (const cap of ['CapEff', 'CapPrm', 'CapBnd', 'CapAmb'])
       assert.ok(status.stdout.includes(`${cap}:\t0000000000000000`), status.stdout);
     assert.ok(status.stdout.includes('NoNewPrivs:\t1'), status.stdout);
@@ -92,15 +102,17 @@ describe('linux_sandbox isolation on this host', () => {
       const inside = await rt.api.waitFor(task, (s) => s.stdout.includes('ready'));
       const [uid = '', map = '', nnp = ''] = inside.stdout.trim().split('\n');
       assert.equal(uid, '0', 'uid 0 of its own user namespace');
-      assert.deepEqual(map.trim().split(/\s+/), ['0', '65534', '1'], 'mapped to the sandbox uid');
+      const [inner, outer, count] = map.trim().split(/\s+/);
+      assert.deepEqual([inner, count], ['0', '1']);
+      assert.ok(isTaskUid(outer), `mapped to the task's own uid, got ${map}`);
       assert.equal(nnp, 'NoNewPrivs:\t1');
       // The same process seen from the host: the sandbox uid, no groups, no_new_privs, and
       // a user namespace other than the host's (its capabilities exist only there).
       const pid = findProcess(['sh', '-c', 'sleep 600', token]);
       assert.ok(pid !== undefined, 'the task process is visible from the host');
       const host = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-      assert.match(host, /^Uid:\t65534\t65534\t65534\t65534$/m);
-      assert.match(host, /^Gid:\t65534\t65534\t65534\t65534$/m);
+      assert.match(host, new RegExp(`^Uid:\t${outer}\t${outer}\t${outer}\t${outer}$`, 'm'));
+      assert.match(host, new RegExp(`^Gid:\t${outer}\t${outer}\t${outer}\t${outer}$`, 'm'));
       assert.match(host, /^Groups:\t\s*$/m);
       assert.match(host, /^NoNewPrivs:\t1$/m);
       assert.notEqual(
@@ -112,6 +124,80 @@ describe('linux_sandbox isolation on this host', () => {
       await rt.api.request('POST', `/api/v1/tasks/${task}/kill`);
       await rt.api.waitTerminal(task);
     }
+  });
+
+  it('tasks sharing the host pid namespace run as different uids and cannot reach each other', async (t) => {
+    if (skipUnavailable(t, manifest, 'linux_sandbox', hasSandbox)) return;
+    // The victim keeps a secret in its workspace and its environment, then waits.
+    const token = `victim${process.pid}x${Date.now()}`;
+    const victim = await rt.api.submit({
+      ...sandboxed('true'),
+      execution: {
+        kind: 'script',
+        script: `echo secret > s.txt; echo ready; exec sh -c 'sleep 600' ${token}`,
+        env: { API_TOKEN: 'tok-victim' },
+      },
+    });
+    try {
+      await rt.api.waitFor(victim, (s) => s.stdout.includes('ready'));
+      const pid = findProcess(['sh', '-c', 'sleep 600', token]);
+      assert.ok(pid !== undefined, 'the victim is visible from the host');
+      const victimUid = /^Uid:\t(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      assert.ok(isTaskUid(victimUid), `the victim's own uid, got ${victimUid}`);
+      const attack =
+        `id -u; cat /proc/${pid}/cwd/s.txt 2>/dev/null && exit ${BREACH}; ` +
+        `grep -a tok-victim /proc/${pid}/environ 2>/dev/null && exit ${BREACH}; ` +
+        `echo x > /proc/${pid}/cwd/s.txt 2>/dev/null && exit ${BREACH}; ` +
+        `kill -0 ${pid} 2>/dev/null && exit ${BREACH}; exit 0`;
+      for (const namespaces of [
+        { ...ALL_NAMESPACES, pid: false, uts: false },
+        { ...ALL_NAMESPACES, pid: false },
+      ]) {
+        const status = await assertNoBreach(attack, namespaces);
+        // With uts the attacker is root of its own user namespace; without, its host uid.
+        const attackerUid = status.stdout.trim().split('\n')[0];
+        if (!namespaces.uts) {
+          assert.ok(isTaskUid(attackerUid), status.stdout);
+          assert.notEqual(attackerUid, victimUid);
+        }
+      }
+    } finally {
+      await rt.api.request('POST', `/api/v1/tasks/${victim}/kill`);
+      await rt.api.waitTerminal(victim);
+    }
+  });
+
+  it('the private /tmp and /var/tmp are writable, and HOME is the workspace', async (t) => {
+    if (skipUnavailable(t, manifest, 'linux_sandbox', hasSandbox)) return;
+    const status = await assertNoBreach(
+      'touch /tmp/a /var/tmp/b && mktemp >/dev/null && [ "$TMPDIR" = /tmp ] && ' +
+        'touch "$HOME/.rc" && [ "$HOME" = "$(pwd)" ] && stat -c %a /tmp',
+      { ...ALL_NAMESPACES, uts: false },
+    );
+    assert.equal(status.stdout.trim(), '1777');
+    const home = await rt.api.run({
+      ...sandboxed('echo "$HOME"'),
+      execution: {
+        kind: 'command',
+        program: '/bin/sh',
+        args: ['-c', 'echo "$HOME"'],
+        env: { HOME: '/x' },
+      },
+    });
+    assert.equal(home.stdout.trim(), '/x', "the request's env still wins");
+  });
+
+  it('task files named in argv are shown read-only and keep their owner', async (t) => {
+    if (skipUnavailable(t, manifest, 'linux_sandbox', hasSandbox)) return;
+    const id = `argv-files-${process.pid}`;
+    const request = path.join(rt.dataDir, 'tasks', id, 'request.json');
+    const status = await rt.api.run({
+      task_id: id,
+      ...sandboxed('true'),
+      execution: { kind: 'command', program: '/usr/bin/head', args: ['-c', '1', request] },
+    });
+    assert.equal(status.stdout, '{', describeStatus(status));
+    assert.equal(fs.statSync(request).uid, 0, "request.json is still root's");
   });
 
   it('pid namespace: the task is a low pid with its own /proc', async (t) => {
@@ -290,10 +376,12 @@ describe('linux_sandbox isolation on this host', () => {
         `${dir}/cat /etc/shadow >/dev/null 2>&1 && exit ${BREACH}; ` +
         `${dir}/sh -p -c 'cat /etc/shadow' >/dev/null 2>&1 && exit ${BREACH}; ` +
         `[ "$(${dir}/sh -p -c 'id -u')" != "$(id -u)" ] && exit ${BREACH}; exit 0`;
-      // Without uts the task is plain uid 65534; with it, root of its own user namespace (a
+      // Without uts the task is plain (its own) unprivileged uid; with it, root of its own user namespace (a
       // setuid-root file is owned by an unmapped uid there, and no_new_privs holds anyway).
       await assertNoBreach(probe, { ...ALL_NAMESPACES, uts: false });
-      await assertNoBreach(`[ "$(id -u)" = 0 ] || [ "$(id -u)" = 65534 ] || exit 3; ${probe}`);
+      await assertNoBreach(
+        `[ "$(id -u)" = 0 ] || [ "$(id -u)" -ge ${DEFAULT_SANDBOX_UID_BASE} ] || exit 3; ${probe}`,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
