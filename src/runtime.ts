@@ -28,6 +28,8 @@ import { probeDataDirWritable } from './capabilities/probe-host.js';
 import { resolveTaskPaths } from './store/task-paths.js';
 import { TaskStore } from './store/task-store.js';
 import { startWalCheckpointer, type WalCheckpointer } from './store/wal-checkpointer.js';
+import { isSandboxUid } from './sandbox/sandbox-identities.js';
+import { SandboxedPeerGuard } from './api/sandboxed-peer-guard.js';
 
 /**
  * How often the checkpoint worker copies the WAL into runtime.db: often enough that the WAL
@@ -158,6 +160,14 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     runtime: runtimeService,
     metrics,
     shutdown: shutdown.signal,
+    ...(capabilities.linuxSandbox === null
+      ? {}
+      : {
+          peerGuard: new SandboxedPeerGuard({
+            isSandboxUid: (uid) => isSandboxUid(config.sandboxUidBase, uid),
+            isExposed: () => executor.hasNetworkedSandboxTasks(),
+          }),
+        }),
   });
   const watcher = new NotifyWatcher(notifyDir, (taskId, kind) => {
     // Runs from an fs.watch callback: a storage fault here must not crash the server. The

@@ -61,10 +61,30 @@ export class TaskExecutor {
   private isStopped = false;
   private launcher: ShimLauncher | undefined;
   private readonly identities: SandboxIdentities;
+  /** Running linux_sandbox tasks without a network namespace: they share the host's loopback. */
+  private readonly networked = new Set<string>();
 
   constructor(private readonly deps: ExecutorDeps) {
     this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
-    deps.events.on('task:finished', (record) => this.identities.release(record.taskId));
+    deps.events.on('task:finished', (record) => {
+      this.identities.release(record.taskId);
+      this.networked.delete(record.taskId);
+    });
+  }
+
+  /** Whether a sandboxed task that could reach the API on loopback is running. */
+  hasNetworkedSandboxTasks(): boolean {
+    return this.networked.size > 0;
+  }
+
+  /** Holds the sandbox uid of a (re-attached or launching) linux_sandbox task. */
+  private holdSandbox(record: TaskRecord, uid?: number): SandboxIdentity | undefined {
+    const sandbox = record.plan.effective_sandbox;
+    if (sandbox.profile !== 'linux_sandbox') return undefined;
+    if (!sandbox.namespaces.net) this.networked.add(record.taskId);
+    if (uid === undefined) return this.identities.acquire(record.taskId);
+    this.identities.adopt(record.taskId, uid);
+    return undefined;
   }
 
   /**
@@ -75,7 +95,7 @@ export class TaskExecutor {
   start(): void {
     for (const record of this.deps.store.listRunning())
       if (record.launch?.sandboxUid !== undefined)
-        this.identities.adopt(record.taskId, record.launch.sandboxUid);
+        this.holdSandbox(record, record.launch.sandboxUid);
     this.launcherOrCreate();
   }
 
@@ -128,10 +148,7 @@ export class TaskExecutor {
       cgroupDirs = cgroups.dirs;
       // No stale start or exit record can be here: a task is launched once, or again only
       // after recovery requeued it, and requeueing removes them (recovery.ts).
-      const identity =
-        record.plan.effective_sandbox.profile === 'linux_sandbox'
-          ? this.identities.acquire(record.taskId)
-          : undefined;
+      const identity = this.holdSandbox(record);
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups, identity);
       const acquired = this.launcherOrCreate().acquire(
         {

@@ -200,6 +200,26 @@ describe('linux_sandbox isolation on this host', () => {
     assert.equal(fs.statSync(request).uid, 0, "request.json is still root's");
   });
 
+  it("without net, a task can reach loopback but not the runtime's API (403, closed)", async (t) => {
+    if (skipUnavailable(t, manifest, 'linux_sandbox', hasSandbox)) return;
+    const { port } = new URL(rt.api.baseUrl);
+    const get =
+      `fetch('http://127.0.0.1:${port}/api/v1/tasks').then((r) => r.text())` +
+      `.then((t) => console.log(t), (e) => console.log('error', e.cause?.code))`;
+    const probe = `${process.execPath} -e "${get}"`;
+    for (const uts of [false, true]) {
+      const status = await rt.api.run(
+        sandboxed(probe, { namespaces: { ...ALL_NAMESPACES, net: false, uts } }),
+      );
+      assert.equal(status.status, 'success', describeStatus(status));
+      const body = JSON.parse(status.stdout) as { error: { code: string } };
+      assert.equal(body.error.code, 'permission_denied', status.stdout);
+    }
+    // A process task is the server's own user: it is not refused.
+    const trusted = await rt.api.run(shell(probe));
+    assert.ok(Array.isArray((JSON.parse(trusted.stdout) as { tasks: unknown[] }).tasks));
+  });
+
   it('pid namespace: the task is a low pid with its own /proc', async (t) => {
     if (skipUnavailable(t, manifest, 'pid namespace', manifest.sandbox.namespaces.pid)) return;
     const status = await assertNoBreach(

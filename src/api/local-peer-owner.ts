@@ -1,0 +1,102 @@
+import net from 'node:net';
+
+/** One end of a TCP connection. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** The 16 bytes of an IPv6 address in text form (`::` and a trailing IPv4 part allowed). */
+function ipv6Bytes(text: string): number[] {
+  let groupsText = text;
+  const tail: number[] = [];
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)?.[1];
+  if (v4 !== undefined) {
+    tail.push(...v4.split('.').map(Number));
+    groupsText = text.slice(0, -v4.length);
+    if (groupsText.endsWith(':') && !groupsText.endsWith('::'))
+      groupsText = groupsText.slice(0, -1);
+  }
+  const [left = '', right] = groupsText.split('::');
+  const leftGroups = left === '' ? [] : left.split(':');
+  const rightGroups = right === undefined || right === '' ? [] : right.split(':');
+  const zeros = 8 - tail.length / 2 - leftGroups.length - rightGroups.length;
+  const groups =
+    right === undefined
+      ? leftGroups
+      : [...leftGroups, ...Array<string>(Math.max(zeros, 0)).fill('0'), ...rightGroups];
+  return [
+    ...groups.flatMap((group) => [parseInt(group, 16) >> 8, parseInt(group, 16) & 0xff]),
+    ...tail,
+  ];
+}
+
+const hexByte = (value: number) => value.toString(16).toUpperCase().padStart(2, '0');
+
+/**
+ * An endpoint as /proc/net/tcp{,6} prints it: the address as 32-bit words in host byte order
+ * (little-endian here), then the port, all upper-case hex.
+ */
+export function procNetEndpoint(endpoint: Endpoint): { file: 'tcp' | 'tcp6'; text: string } {
+  const bytes = net.isIPv4(endpoint.address)
+    ? endpoint.address.split('.').map(Number)
+    : ipv6Bytes(endpoint.address);
+  let address = '';
+  for (let word = 0; word < bytes.length; word += 4)
+    address += bytes
+      .slice(word, word + 4)
+      .reverse()
+      .map(hexByte)
+      .join('');
+  const port = endpoint.port.toString(16).toUpperCase().padStart(4, '0');
+  return { file: bytes.length === 4 ? 'tcp' : 'tcp6', text: `${address}:${port}` };
+}
+
+/** A row to look for in one socket table: the peer's socket, connected to the server. */
+export interface PeerSocketRow {
+  file: 'tcp' | 'tcp6';
+  local: string;
+  remote: string;
+}
+
+/**
+ * Where the peer's own socket of a connection from this host appears in the kernel's socket
+ * tables. An IPv4 client of a dual-stack server is seen as ::ffff:a.b.c.d while its socket is
+ * an IPv4 one, so both forms are given, IPv4 first.
+ */
+export function peerSocketRows(peer: Endpoint, server: Endpoint): PeerSocketRow[] {
+  const unmapped = (endpoint: Endpoint) =>
+    endpoint.address.startsWith('::ffff:') && net.isIPv4(endpoint.address.slice(7))
+      ? { ...endpoint, address: endpoint.address.slice(7) }
+      : undefined;
+  const forms = [{ peer, server }];
+  const [peer4, server4] = [unmapped(peer), unmapped(server)];
+  if (peer4 !== undefined && server4 !== undefined) forms.unshift({ peer: peer4, server: server4 });
+  return forms.map((form) => {
+    const local = procNetEndpoint(form.peer);
+    return { file: local.file, local: local.text, remote: procNetEndpoint(form.server).text };
+  });
+}
+
+/**
+ * The uid column of `row` in a /proc/net/tcp{,6} table; undefined when it is not there. The
+ * uid is the one the socket was created with, which a process cannot choose.
+ */
+export function findSocketUid(table: string, row: PeerSocketRow): number | undefined {
+  // "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …"
+  for (const line of table.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] === row.local && fields[2] === row.remote) return Number(fields[7]);
+  }
+  return undefined;
+}
+
+/** Whether a connection's peer address is one of this host's own (loopback or same address). */
+export function isLocalPeer(remoteAddress: string, localAddress: string): boolean {
+  return (
+    remoteAddress === localAddress ||
+    remoteAddress.startsWith('127.') ||
+    remoteAddress.startsWith('::ffff:127.') ||
+    remoteAddress === '::1'
+  );
+}
