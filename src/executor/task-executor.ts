@@ -77,14 +77,11 @@ export class TaskExecutor {
     return this.networked.size > 0;
   }
 
-  /** Holds the sandbox uid of a (re-attached or launching) linux_sandbox task. */
-  private holdSandbox(record: TaskRecord, uid?: number): SandboxIdentity | undefined {
+  /** A running task that is sandboxed but shares the host's network is noted until it ends. */
+  private noteNetworked(record: TaskRecord): void {
     const sandbox = record.plan.effective_sandbox;
-    if (sandbox.profile !== 'linux_sandbox') return undefined;
-    if (!sandbox.namespaces.net) this.networked.add(record.taskId);
-    if (uid === undefined) return this.identities.acquire(record.taskId);
-    this.identities.adopt(record.taskId, uid);
-    return undefined;
+    if (sandbox.profile === 'linux_sandbox' && !sandbox.namespaces.net)
+      this.networked.add(record.taskId);
   }
 
   /**
@@ -93,9 +90,11 @@ export class TaskExecutor {
    * and a fork per slot: ~10 ms).
    */
   start(): void {
-    for (const record of this.deps.store.listRunning())
+    for (const record of this.deps.store.listRunning()) {
+      this.noteNetworked(record);
       if (record.launch?.sandboxUid !== undefined)
-        this.holdSandbox(record, record.launch.sandboxUid);
+        this.identities.adopt(record.taskId, record.launch.sandboxUid);
+    }
     this.launcherOrCreate();
   }
 
@@ -148,7 +147,11 @@ export class TaskExecutor {
       cgroupDirs = cgroups.dirs;
       // No stale start or exit record can be here: a task is launched once, or again only
       // after recovery requeued it, and requeueing removes them (recovery.ts).
-      const identity = this.holdSandbox(record);
+      const identity =
+        record.plan.effective_sandbox.profile === 'linux_sandbox'
+          ? this.identities.acquire(record.taskId)
+          : undefined;
+      this.noteNetworked(record);
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups, identity);
       const acquired = this.launcherOrCreate().acquire(
         {
