@@ -59,15 +59,44 @@ export function locateDataDirInRootfs(rootfs: string, dataDir: string): string |
   return data.startsWith(`${root}${path.sep}`) ? `/${path.relative(root, data)}` : undefined;
 }
 
-function checkRootfs(rootfs: string): void {
+/** Only root can change it: owned by root, writable by nobody else (or sticky, like /tmp). */
+function isRootControlled(stat: fs.Stats): boolean {
+  return stat.uid === 0 && ((stat.mode & 0o022) === 0 || (stat.mode & 0o1000) !== 0);
+}
+
+/**
+ * A rootfs is mounted by bwrap as root, so it must be one nobody else can change: its real
+ * path and every directory above it root-controlled (OpenSSH's rule for ChrootDirectory,
+ * sticky directories such as /tmp allowed), and its mount points real directories, not
+ * symlinks. Otherwise a task could build a rootfs (in its workspace) whose `/tmp` points
+ * elsewhere, or swap it between this check and bwrap, and get its own binary run as root
+ * where the static init should be. Returns the real path, which is what gets mounted.
+ */
+function checkRootfs(rootfs: string): string {
+  let real: string;
+  try {
+    real = fs.realpathSync(rootfs);
+  } catch (error) {
+    throw setupFailure(`rootfs ${rootfs} does not exist`, { rootfs }, error);
+  }
+  for (let dir = real; ; dir = path.dirname(dir)) {
+    if (!isRootControlled(fs.statSync(dir)))
+      throw setupFailure(
+        `rootfs ${rootfs} must be owned by root and writable by root only, as must every ` +
+          `directory above it (${dir} is not)`,
+        { rootfs, directory: dir },
+      );
+    if (dir === path.dirname(dir)) break;
+  }
   const missing = ROOTFS_MOUNT_POINTS.filter(
-    (point) => !fs.statSync(path.join(rootfs, point), { throwIfNoEntry: false })?.isDirectory(),
+    (point) => !fs.lstatSync(path.join(real, point), { throwIfNoEntry: false })?.isDirectory(),
   );
   if (missing.length > 0)
-    throw setupFailure(`rootfs ${rootfs} lacks the mount points ${missing.join(', ')}`, {
-      rootfs,
-      missing,
-    });
+    throw setupFailure(
+      `rootfs ${rootfs} lacks the mount points ${missing.join(', ')} (directories, not symlinks)`,
+      { rootfs, missing },
+    );
+  return real;
 }
 
 const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
@@ -121,8 +150,8 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
       if (sandbox.profile !== 'linux_sandbox') return processSandbox.wrap(program, plan, paths);
       // Without one of its own (a direct caller), the probed sandbox uid.
       const identity = given ?? { uid: tool.uid, gid: tool.gid };
-      const rootfs = sandbox.chroot ? sandbox.rootfs : undefined;
-      if (rootfs !== undefined) checkRootfs(rootfs);
+      const requestedRootfs = sandbox.chroot ? sandbox.rootfs : undefined;
+      const rootfs = requestedRootfs === undefined ? undefined : checkRootfs(requestedRootfs);
       checkProgram(program, rootfs ?? '/');
       const insideTools =
         rootfs === undefined
@@ -147,7 +176,8 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
         identity,
         ...(dataDirInRootfs === undefined ? {} : { dataDirInRootfs }),
         program,
-        sandbox,
+        // The checked real path is what gets mounted, not a path that could be re-pointed.
+        sandbox: rootfs === undefined ? sandbox : { ...sandbox, rootfs },
         tool,
         taskDir: paths.taskDir,
         workspaceDir: paths.workspaceDir,

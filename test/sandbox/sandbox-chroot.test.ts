@@ -161,6 +161,36 @@ describe('linux_sandbox chroot and setup failures', () => {
     }
   });
 
+  it('a rootfs others could change, or with a symlinked mount point, is refused', async (t) => {
+    if (skipUnavailable(t, manifest, 'chroot', manifest.sandbox.chroot)) return;
+    const make = (name: string) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `execgo-${name}-`));
+      fs.chmodSync(dir, 0o755);
+      for (const point of ['proc', 'dev', 'tmp', 'workspace']) fs.mkdirSync(path.join(dir, point));
+      return dir;
+    };
+    // A task could build such a rootfs in its workspace (owned by its uid) and re-point its
+    // /tmp, where the static init is mounted, to a binary of its own.
+    const foreign = make('foreign-rootfs');
+    fs.chownSync(foreign, 65534, 65534);
+    const symlinked = make('symlinked-rootfs');
+    fs.rmdirSync(path.join(symlinked, 'tmp'));
+    fs.symlinkSync('../elsewhere', path.join(symlinked, 'tmp'));
+    try {
+      for (const [rootfs, message] of [
+        [foreign, /must be owned by root and writable by root only/],
+        [symlinked, /lacks the mount points \/tmp \(directories, not symlinks\)/],
+      ] as const) {
+        const status = await rt.api.run(chrootTask(rootfs, 'echo should-not-run'));
+        assert.equal(status.error?.code, 'sandbox_setup_failed', describeStatus(status));
+        assert.match(status.error?.message ?? '', message);
+        assert.equal(status.stdout, '');
+      }
+    } finally {
+      for (const dir of [foreign, symlinked]) fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a program missing in the sandbox fails launch_failed', async (t) => {
     if (skipUnavailable(t, manifest, 'linux_sandbox', manifest.sandbox.linux_sandbox)) return;
     const status = await rt.api.run({
