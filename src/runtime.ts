@@ -6,7 +6,7 @@ import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { buildApp } from './api/build-app.js';
 import type { HostCapabilities } from './capabilities/host-capabilities.js';
-import { probeCapabilities } from './capabilities/probe-capabilities.js';
+import { nameRuntimeCgroup, probeCapabilities } from './capabilities/probe-capabilities.js';
 import type { RuntimeConfig } from './config/runtime-config.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { Failpoints } from './core/failpoints.js';
@@ -28,7 +28,12 @@ import { probeDataDirWritable } from './capabilities/probe-host.js';
 import { resolveTaskPaths } from './store/task-paths.js';
 import { TaskStore } from './store/task-store.js';
 import { startWalCheckpointer, type WalCheckpointer } from './store/wal-checkpointer.js';
-import { isSandboxUid } from './sandbox/sandbox-identities.js';
+import { SANDBOX_IDENTITY_COUNT } from './sandbox/sandbox-identities.js';
+import {
+  DEFAULT_EXPOSURE_DIR,
+  readExposedRanges,
+  SandboxExposure,
+} from './sandbox/sandbox-exposure.js';
 import { SandboxedPeerGuard } from './api/sandboxed-peer-guard.js';
 
 /**
@@ -116,6 +121,15 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     finisher,
     events,
     notifyDir,
+    ...(capabilities.linuxSandbox === null
+      ? {}
+      : {
+          exposure: new SandboxExposure(
+            DEFAULT_EXPOSURE_DIR,
+            nameRuntimeCgroup(config.dataDir),
+            config.sandboxUidBase,
+          ),
+        }),
     pathsOf,
   });
   const dispatcher = new Dispatcher({ store, ledger, executor, events, clock, logger, failpoints });
@@ -164,8 +178,12 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       ? {}
       : {
           peerGuard: new SandboxedPeerGuard({
-            isSandboxUid: (uid) => isSandboxUid(config.sandboxUidBase, uid),
-            isExposed: () => executor.hasNetworkedSandboxTasks(),
+            exposedRanges: () => {
+              const ranges = readExposedRanges(DEFAULT_EXPOSURE_DIR);
+              if (executor.hasNetworkedSandboxTasks())
+                ranges.push({ base: config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT });
+              return ranges;
+            },
           }),
         }),
   });

@@ -60,22 +60,26 @@ export interface PeerSocketRow {
 }
 
 /**
- * Where the peer's own socket of a connection from this host appears in the kernel's socket
- * tables. An IPv4 client of a dual-stack server is seen as ::ffff:a.b.c.d while its socket is
- * an IPv4 one, so both forms are given, IPv4 first.
+ * Where the peer's own socket of a connection from this host may appear in the kernel's
+ * socket tables. An IPv4 connection is listed under /proc/net/tcp when the client's socket is
+ * an IPv4 one, and under tcp6 with IPv4-mapped addresses when it is an IPv6 one (a client may
+ * choose either for an IPv4 peer, and a dual-stack server sees both as ::ffff:a.b.c.d), so an
+ * IPv4 or IPv4-mapped connection yields both forms.
  */
 export function peerSocketRows(peer: Endpoint, server: Endpoint): PeerSocketRow[] {
-  const unmapped = (endpoint: Endpoint) =>
-    endpoint.address.startsWith('::ffff:') && net.isIPv4(endpoint.address.slice(7))
-      ? { ...endpoint, address: endpoint.address.slice(7) }
-      : undefined;
-  const forms = [{ peer, server }];
-  const [peer4, server4] = [unmapped(peer), unmapped(server)];
-  if (peer4 !== undefined && server4 !== undefined) forms.unshift({ peer: peer4, server: server4 });
-  return forms.map((form) => {
-    const local = procNetEndpoint(form.peer);
-    return { file: local.file, local: local.text, remote: procNetEndpoint(form.server).text };
-  });
+  const v4 = (endpoint: Endpoint): Endpoint | undefined => {
+    if (net.isIPv4(endpoint.address)) return endpoint;
+    const tail = endpoint.address.startsWith('::ffff:') ? endpoint.address.slice(7) : '';
+    return net.isIPv4(tail) ? { ...endpoint, address: tail } : undefined;
+  };
+  const row = (from: Endpoint, to: Endpoint): PeerSocketRow => {
+    const local = procNetEndpoint(from);
+    return { file: local.file, local: local.text, remote: procNetEndpoint(to).text };
+  };
+  const [peer4, server4] = [v4(peer), v4(server)];
+  if (peer4 === undefined || server4 === undefined) return [row(peer, server)];
+  const mapped = (endpoint: Endpoint) => ({ ...endpoint, address: `::ffff:${endpoint.address}` });
+  return [row(peer4, server4), row(mapped(peer4), mapped(server4))];
 }
 
 /**
@@ -89,14 +93,4 @@ export function findSocketUid(table: string, row: PeerSocketRow): number | undef
     if (fields[1] === row.local && fields[2] === row.remote) return Number(fields[7]);
   }
   return undefined;
-}
-
-/** Whether a connection's peer address is one of this host's own (loopback or same address). */
-export function isLocalPeer(remoteAddress: string, localAddress: string): boolean {
-  return (
-    remoteAddress === localAddress ||
-    remoteAddress.startsWith('127.') ||
-    remoteAddress.startsWith('::ffff:127.') ||
-    remoteAddress === '::1'
-  );
 }

@@ -9,6 +9,7 @@ import { sandboxBaseEnv, sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
 import { buildProgramInvocation } from '../sandbox/task-command.js';
 import type { CreatedCgroups, TaskCgroups } from '../sandbox/task-cgroups.js';
+import type { SandboxExposure } from '../sandbox/sandbox-exposure.js';
 import { SandboxIdentities, type SandboxIdentity } from '../sandbox/sandbox-identities.js';
 import { prepareWorkspace } from '../store/task-files.js';
 import { scriptPath, type TaskPaths } from '../store/task-paths.js';
@@ -30,6 +31,8 @@ export interface ExecutorDeps {
   finisher: TaskFinisher;
   events: RuntimeEvents;
   notifyDir: string;
+  /** The host-wide note that this runtime runs sandboxed tasks sharing the host's network. */
+  exposure?: SandboxExposure;
   pathsOf(taskId: string): TaskPaths;
 }
 
@@ -68,7 +71,7 @@ export class TaskExecutor {
     this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
     deps.events.on('task:finished', (record) => {
       this.identities.release(record.taskId);
-      this.networked.delete(record.taskId);
+      if (this.networked.delete(record.taskId)) this.noteExposure();
     });
   }
 
@@ -77,11 +80,31 @@ export class TaskExecutor {
     return this.networked.size > 0;
   }
 
-  /** A running task that is sandboxed but shares the host's network is noted until it ends. */
+  /**
+   * A running task that is sandboxed but shares the host's network is noted until it ends,
+   * host-wide before its program can start (sandbox-exposure.ts).
+   */
   private noteNetworked(record: TaskRecord): void {
     const sandbox = record.plan.effective_sandbox;
-    if (sandbox.profile === 'linux_sandbox' && !sandbox.namespaces.net)
-      this.networked.add(record.taskId);
+    if (sandbox.profile !== 'linux_sandbox' || sandbox.namespaces.net) return;
+    this.networked.add(record.taskId);
+    this.noteExposure();
+  }
+
+  /**
+   * Writes or clears the host-wide note. If it cannot be written, this runtime still guards
+   * its own API (runtime.ts adds its own range while it has such tasks); other runtimes on the
+   * host then do not know, which the warning says.
+   */
+  private noteExposure(): void {
+    try {
+      this.deps.exposure?.set(this.networked.size > 0);
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error },
+        "could not note sandboxed tasks for other runtimes' API guards",
+      );
+    }
   }
 
   /**
@@ -90,6 +113,11 @@ export class TaskExecutor {
    * and a fork per slot: ~10 ms).
    */
   start(): void {
+    try {
+      this.deps.exposure?.clearStale();
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'could not clear an old sandbox exposure note');
+    }
     for (const record of this.deps.store.listRunning()) {
       this.noteNetworked(record);
       if (record.launch?.sandboxUid !== undefined)

@@ -12,11 +12,6 @@ export const SANDBOX_IDENTITY_COUNT = 65_536;
 /** The default first uid of the range: unused by distributions, users and subuid ranges. */
 export const DEFAULT_SANDBOX_UID_BASE = 0x7000_0000;
 
-/** Whether `uid` is one of the range's (a sandboxed task's, running or not). */
-export function isSandboxUid(base: number, uid: number): boolean {
-  return uid >= base && uid < base + SANDBOX_IDENTITY_COUNT;
-}
-
 /**
  * Gives every running linux_sandbox task a uid/gid of its own, so that no task can read or
  * signal another's processes (`/proc/<pid>/environ`, `cwd`, ptrace, kill all allow a same-uid

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import {
-  findSocketUid,
-  isLocalPeer,
-  peerSocketRows,
-  procNetEndpoint,
-} from '../../src/api/local-peer-owner.js';
+import { findSocketUid, peerSocketRows, procNetEndpoint } from '../../src/api/local-peer-owner.js';
 import { SandboxedPeerGuard } from '../../src/api/sandboxed-peer-guard.js';
 
 await test('procNetEndpoint writes addresses as /proc/net/tcp{,6} does', () => {
@@ -28,31 +23,32 @@ const TABLE = [
 const PEER = { address: '127.0.0.1', port: 0xa000 };
 const SERVER = { address: '127.0.0.1', port: 8080 };
 
-await test('findSocketUid reads the owner of the peer socket; an IPv4 form comes first', () => {
+await test('findSocketUid reads the owner of the peer socket, in either table', () => {
   const [row] = peerSocketRows(PEER, SERVER);
   assert.ok(row !== undefined);
   assert.equal(findSocketUid(TABLE, row), 1879048193);
   const [other] = peerSocketRows({ ...PEER, port: 1 }, SERVER);
   assert.ok(other !== undefined);
   assert.equal(findSocketUid(TABLE, other), undefined);
-  // A dual-stack server sees an IPv4 client as ::ffff:…; the client's own socket is IPv4.
+  // An IPv4 connection is in tcp (IPv4 client socket) or tcp6 with mapped addresses (IPv6
+  // client socket to ::ffff:127.0.0.1); a dual-stack server sees ::ffff: either way.
   const mapped = (e: { address: string; port: number }) => ({
     ...e,
     address: `::ffff:${e.address}`,
   });
-  const rows = peerSocketRows(mapped(PEER), mapped(SERVER));
-  assert.deepEqual(
-    rows.map((r) => r.file),
-    ['tcp', 'tcp6'],
-  );
-  assert.equal(findSocketUid(TABLE, rows[0] ?? row), 1879048193);
-});
-
-await test('isLocalPeer: loopback or the same address', () => {
-  assert.ok(isLocalPeer('127.0.0.1', '127.0.0.1'));
-  assert.ok(isLocalPeer('::ffff:127.0.0.1', '::ffff:127.0.0.1'));
-  assert.ok(isLocalPeer('10.0.0.5', '10.0.0.5'));
-  assert.ok(!isLocalPeer('10.0.0.6', '10.0.0.5'));
+  for (const [peer, server] of [
+    [PEER, SERVER],
+    [mapped(PEER), mapped(SERVER)],
+  ] as const)
+    assert.deepEqual(peerSocketRows(peer, server), [
+      { file: 'tcp', local: '0100007F:A000', remote: '0100007F:1F90' },
+      {
+        file: 'tcp6',
+        local: '0000000000000000FFFF00000100007F:A000',
+        remote: '0000000000000000FFFF00000100007F:1F90',
+      },
+    ]);
+  assert.equal(peerSocketRows({ address: '::1', port: 1 }, { address: '::1', port: 2 }).length, 1);
 });
 
 /** A real loopback connection of this process: the server side's socket. */
@@ -73,51 +69,47 @@ async function connectedPair(): Promise<{ socket: net.Socket; close(): void }> {
 }
 
 await test('SandboxedPeerGuard', async (t) => {
-  await t.test(
-    'reads the real table and finds this process uid; refuses only sandbox uids',
-    async () => {
-      const pair = await connectedPair();
-      try {
-        const own = process.getuid?.() ?? 0;
-        const allowing = new SandboxedPeerGuard({
-          isSandboxUid: (uid) => uid !== own,
-          isExposed: () => true,
-        });
-        assert.equal(await allowing.check(pair.socket), false);
-        const refusing = new SandboxedPeerGuard({
-          isSandboxUid: (uid) => uid === own,
-          isExposed: () => true,
-        });
-        assert.equal(await refusing.check(pair.socket), true);
-      } finally {
-        pair.close();
-      }
-    },
-  );
-
-  await t.test(
-    'nothing is read while no task is exposed; once per connection otherwise',
-    async () => {
-      const pair = await connectedPair();
-      let reads = 0;
-      let isExposed = false;
-      const guard = new SandboxedPeerGuard({
-        isSandboxUid: () => true,
-        isExposed: () => isExposed,
-        readTable: () => {
-          reads++;
-          return Promise.resolve('');
-        },
+  const own = process.getuid?.() ?? 0;
+  await t.test('reads the real tables and refuses only a uid of an exposed range', async () => {
+    const pair = await connectedPair();
+    try {
+      const elsewhere = new SandboxedPeerGuard({
+        exposedRanges: () => [{ base: own + 1, count: 10 }],
       });
-      try {
-        assert.equal(guard.check(pair.socket), undefined);
-        isExposed = true;
-        assert.equal(await guard.check(pair.socket), false, 'not in the table: allowed');
-        await guard.check(pair.socket);
-        assert.equal(reads, 1);
-      } finally {
-        pair.close();
-      }
-    },
-  );
+      assert.equal(await elsewhere.check(pair.socket), false);
+      const covering = new SandboxedPeerGuard({
+        exposedRanges: () => [{ base: own, count: 1 }],
+      });
+      assert.equal(await covering.check(pair.socket), true);
+    } finally {
+      pair.close();
+    }
+  });
+
+  await t.test('a connection that came while nothing was exposed is never checked', async () => {
+    const pair = await connectedPair();
+    let reads = 0;
+    let ranges: { base: number; count: number }[] = [];
+    const guard = new SandboxedPeerGuard({
+      exposedRanges: () => ranges,
+      readTable: () => {
+        reads++;
+        return Promise.resolve('');
+      },
+    });
+    const later = await connectedPair();
+    try {
+      assert.equal(guard.check(pair.socket), undefined);
+      ranges = [{ base: own, count: 1 }];
+      assert.equal(guard.check(pair.socket), undefined, 'its verdict stands');
+      assert.equal(reads, 0);
+      // A new connection is looked up once (both tables: not found in either), then cached.
+      assert.equal(await guard.check(later.socket), false);
+      await guard.check(later.socket);
+      assert.equal(reads, 2);
+    } finally {
+      pair.close();
+      later.close();
+    }
+  });
 });

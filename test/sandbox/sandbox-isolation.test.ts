@@ -200,24 +200,48 @@ describe('linux_sandbox isolation on this host', () => {
     assert.equal(fs.statSync(request).uid, 0, "request.json is still root's");
   });
 
-  it("without net, a task can reach loopback but not the runtime's API (403, closed)", async (t) => {
+  it("without net, a task reaches loopback but no runtime's API, by any address", async (t) => {
     if (skipUnavailable(t, manifest, 'linux_sandbox', hasSandbox)) return;
-    const { port } = new URL(rt.api.baseUrl);
-    const get =
-      `fetch('http://127.0.0.1:${port}/api/v1/tasks').then((r) => r.text())` +
-      `.then((t) => console.log(t), (e) => console.log('error', e.cause?.code))`;
-    const probe = `${process.execPath} -e "${get}"`;
-    for (const uts of [false, true]) {
-      const status = await rt.api.run(
-        sandboxed(probe, { namespaces: { ...ALL_NAMESPACES, net: false, uts } }),
-      );
-      assert.equal(status.status, 'success', describeStatus(status));
-      const body = JSON.parse(status.stdout) as { error: { code: string } };
-      assert.equal(body.error.code, 'permission_denied', status.stdout);
+    // A second runtime on the host: its API must refuse this runtime's tasks too.
+    const other = await startTestRuntime();
+    try {
+      const hostAddress = Object.values(os.networkInterfaces())
+        .flat()
+        .find((entry) => entry?.family === 'IPv4' && !entry.internal)?.address;
+      const requests: string[] = [];
+      for (const base of [rt.api.baseUrl, other.api.baseUrl]) {
+        const { port } = new URL(base);
+        requests.push(`{host:'127.0.0.1',port:${port}}`);
+        // An IPv6 socket to the IPv4-mapped loopback is listed in tcp6, not tcp.
+        requests.push(`{host:'::ffff:127.0.0.1',port:${port},family:6}`);
+        // A socket bound to the host's own address is no loopback peer.
+        if (hostAddress !== undefined)
+          requests.push(`{host:'127.0.0.1',port:${port},localAddress:'${hostAddress}'}`);
+      }
+      const script =
+        `const http=require('http');` +
+        `for(const o of [${requests.join(',')}])` +
+        `http.get({...o,path:'/api/v1/tasks'},(r)=>{let b='';r.on('data',(c)=>b+=c);` +
+        `r.on('end',()=>console.log(r.statusCode,b.slice(0,60)))})` +
+        `.on('error',(e)=>console.log('error',e.code))`;
+      const probe = `${process.execPath} -e "${script}"`;
+      for (const uts of [false, true]) {
+        const status = await rt.api.run(
+          sandboxed(probe, { namespaces: { ...ALL_NAMESPACES, net: false, uts } }),
+        );
+        assert.equal(status.status, 'success', describeStatus(status));
+        const lines = status.stdout.trim().split('\n');
+        assert.equal(lines.length, requests.length, status.stdout);
+        for (const line of lines) assert.match(line, /^403 .*permission_denied/, status.stdout);
+      }
+      if (hostAddress === undefined)
+        t.diagnostic('no non-loopback IPv4 address: the bound-source variant was not run');
+      // A process task is the server's own user: it is not refused.
+      const trusted = await rt.api.run(shell(probe));
+      for (const line of trusted.stdout.trim().split('\n')) assert.match(line, /^200 /);
+    } finally {
+      await other.stop();
     }
-    // A process task is the server's own user: it is not refused.
-    const trusted = await rt.api.run(shell(probe));
-    assert.ok(Array.isArray((JSON.parse(trusted.stdout) as { tasks: unknown[] }).tasks));
   });
 
   it('pid namespace: the task is a low pid with its own /proc', async (t) => {

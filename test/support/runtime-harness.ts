@@ -12,6 +12,7 @@ import type { TaskStatusResponse } from '../../src/contract/task-status.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { killCgroup, removeCgroupDir } from '../../src/sandbox/cgroup-files.js';
 import { removeParentIfEmpty } from '../../src/sandbox/hierarchy-task-cgroups.js';
+import { DEFAULT_EXPOSURE_DIR } from '../../src/sandbox/sandbox-exposure.js';
 
 /** Repository root (tests run from dist/test/..., sources and bin stay at the root). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -151,6 +152,10 @@ export async function startTestRuntime(
     stop: async () => {
       await runtime.stop();
       removeRuntimeCgroups(config.dataDir);
+      // Its tasks are gone now: so is its note that sandboxed tasks share the network.
+      fs.rmSync(path.join(DEFAULT_EXPOSURE_DIR, nameRuntimeCgroup(config.dataDir)), {
+        force: true,
+      });
     },
   };
 }
