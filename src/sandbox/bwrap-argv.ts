@@ -58,6 +58,12 @@ export interface BwrapInput {
    * tmpfs there, as outside a chroot.
    */
   dataDirInRootfs?: string;
+  /**
+   * Files of the task dir to show read-only (listTaskFiles), narrowed by the caller to those
+   * that exist: bwrap refuses to bind a missing source, and a program naming a file that does
+   * not exist should get ENOENT, not a failed sandbox.
+   */
+  taskFiles?: string[];
   /** Whether the task has cgroups (then SIGTERM goes to the cgroup, bwrap does not forward). */
   hasCgroups: boolean;
   /**
@@ -268,7 +274,7 @@ function buildIdentityDrop(input: BwrapInput): string[] {
  */
 export function buildBwrapInvocation(input: BwrapInput): WrappedInvocation {
   const { program, tool, taskDir, sandbox } = input;
-  const taskFiles = listTaskFiles(program.argv, taskDir);
+  const taskFiles = input.taskFiles ?? listTaskFiles(program.argv, taskDir);
   const isChroot = sandbox.chroot && sandbox.rootfs !== undefined;
   const args = program.argv
     .slice(1)

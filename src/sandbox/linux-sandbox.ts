@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { HostCapabilities, LinuxSandboxTool } from '../capabilities/host-capabilities.js';
 import { isExecutableFile } from '../capabilities/probe-host.js';
 import { RuntimeError } from '../core/runtime-error.js';
-import { buildBwrapInvocation, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
+import { buildBwrapInvocation, listTaskFiles, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
 import { resolveSandboxStatusPath } from './sandbox-exit-status.js';
 import type { SandboxIdentity } from './sandbox-identities.js';
 import {
@@ -171,8 +171,12 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
       const init = prepareInit(identity, paths, initBinary);
       const dataDirInRootfs =
         rootfs === undefined ? undefined : locateDataDirInRootfs(rootfs, paths.dataDir);
+      const taskFiles = listTaskFiles(program.argv, paths.taskDir).filter(
+        (file) => fs.lstatSync(file, { throwIfNoEntry: false })?.isFile() === true,
+      );
       return buildBwrapInvocation({
         init,
+        taskFiles,
         identity,
         ...(dataDirInRootfs === undefined ? {} : { dataDirInRootfs }),
         program,

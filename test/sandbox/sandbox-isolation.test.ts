@@ -198,6 +198,19 @@ describe('linux_sandbox isolation on this host', () => {
     });
     assert.equal(status.stdout, '{', describeStatus(status));
     assert.equal(fs.statSync(request).uid, 0, "request.json is still root's");
+    // A task file that does not exist (yet) is the program's ENOENT, not a failed sandbox.
+    const missing = await rt.api.run({
+      task_id: `${id}-2`,
+      ...sandboxed('true'),
+      execution: {
+        kind: 'command',
+        program: '/bin/cat',
+        args: [path.join(rt.dataDir, 'tasks', `${id}-2`, 'exit.record')],
+      },
+    });
+    assert.equal(missing.error?.code, 'exit_non_zero', describeStatus(missing));
+    assert.match(missing.stderr, /cat: .*No such file or directory/);
+    assert.doesNotMatch(missing.stderr, /bwrap/);
   });
 
   it("without net, a task reaches loopback but no runtime's API, by any address", async (t) => {
