@@ -174,18 +174,15 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     runtime: runtimeService,
     metrics,
     shutdown: shutdown.signal,
-    ...(capabilities.linuxSandbox === null
-      ? {}
-      : {
-          peerGuard: new SandboxedPeerGuard({
-            exposedRanges: () => {
-              const ranges = readExposedRanges(DEFAULT_EXPOSURE_DIR);
-              if (executor.hasNetworkedSandboxTasks())
-                ranges.push({ base: config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT });
-              return ranges;
-            },
-          }),
-        }),
+    // Always, even where this runtime cannot sandbox: other runtimes on the host may.
+    peerGuard: new SandboxedPeerGuard({
+      exposedRanges: () => {
+        const ranges = readExposedRanges(DEFAULT_EXPOSURE_DIR);
+        if (executor.hasNetworkedSandboxTasks())
+          ranges.push({ base: config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT });
+        return ranges;
+      },
+    }),
   });
   const watcher = new NotifyWatcher(notifyDir, (taskId, kind) => {
     // Runs from an fs.watch callback: a storage fault here must not crash the server. The

@@ -128,7 +128,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
               },
             });
         },
-        () => done(),
+        // Cannot happen (the verdict never rejects); if it did, refusing is the safe side.
+        () =>
+          void reply.code(403).send({
+            error: { code: 'permission_denied', message: 'the caller could not be identified' },
+          }),
       );
     });
   app.setNotFoundHandler((request, reply) => {

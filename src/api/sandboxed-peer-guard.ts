@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import type { Socket } from 'node:net';
 import type { UidRange } from '../sandbox/sandbox-exposure.js';
 import { findSocketUid, peerSocketRows } from './local-peer-owner.js';
@@ -7,6 +8,17 @@ export interface SandboxedPeerGuardOptions {
   /** The sandbox uid ranges of every runtime on this host that has exposed tasks running. */
   exposedRanges(): UidRange[];
   readTable?: (file: 'tcp' | 'tcp6') => Promise<string>;
+  isHostAddress?: (address: string) => boolean;
+}
+
+/** Whether `address` is one of this host's own (loopback included), as a peer would show it. */
+export function isAddressOfThisHost(address: string): boolean {
+  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (plain.startsWith('127.') || plain === '::1') return true;
+  const bare = plain.split('%')[0];
+  return Object.values(os.networkInterfaces()).some((entries) =>
+    (entries ?? []).some((entry) => entry.address.split('%')[0] === bare),
+  );
 }
 
 /**
@@ -24,8 +36,11 @@ export class SandboxedPeerGuard {
   private readonly verdicts = new WeakMap<Socket, Promise<boolean> | false>();
   private readonly readTable: (file: 'tcp' | 'tcp6') => Promise<string>;
 
+  private readonly isHostAddress: (address: string) => boolean;
+
   constructor(private readonly options: SandboxedPeerGuardOptions) {
     this.readTable = options.readTable ?? ((file) => readFile(`/proc/net/${file}`, 'utf8'));
+    this.isHostAddress = options.isHostAddress ?? isAddressOfThisHost;
   }
 
   /** Resolves true when the connection must be refused; undefined when it is allowed. */
@@ -43,12 +58,20 @@ export class SandboxedPeerGuard {
     return verdict;
   }
 
+  /**
+   * Fails closed: while a task is exposed, a connection from this host whose owner cannot be
+   * established is refused — a peer gone before its address was read (a reset right after
+   * sending still leaves the request buffered), a row gone before the table was read, a
+   * table that could not be read (out of descriptors). Only a peer on another host, which
+   * has no row here, is let through unlooked-up.
+   */
   private async isSandboxedPeer(socket: Socket, ranges: readonly UidRange[]): Promise<boolean> {
     const { remoteAddress, remotePort, localAddress, localPort } = socket;
-    if (remoteAddress === undefined || remotePort === undefined) return false;
-    if (localAddress === undefined || localPort === undefined) return false;
-    // Every peer is looked up, not only loopback ones: a task may bind its socket to any of
-    // the host's addresses. A peer on another host has no row here.
+    if (remoteAddress === undefined || remotePort === undefined) return true;
+    if (localAddress === undefined || localPort === undefined) return true;
+    const isFromThisHost = this.isHostAddress(remoteAddress);
+    // Every peer of this host is looked up, not only loopback ones: a task may bind its
+    // socket to any of the host's addresses.
     const rows = peerSocketRows(
       { address: remoteAddress, port: remotePort },
       { address: localAddress, port: localPort },
@@ -60,7 +83,7 @@ export class SandboxedPeerGuard {
         try {
           table = await this.readTable(row.file);
         } catch {
-          continue;
+          return isFromThisHost;
         }
         tables.set(row.file, table);
       }
@@ -68,6 +91,6 @@ export class SandboxedPeerGuard {
       if (uid !== undefined)
         return ranges.some((range) => uid >= range.base && uid < range.base + range.count);
     }
-    return false;
+    return isFromThisHost;
   }
 }

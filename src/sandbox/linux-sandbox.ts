@@ -59,9 +59,14 @@ export function locateDataDirInRootfs(rootfs: string, dataDir: string): string |
   return data.startsWith(`${root}${path.sep}`) ? `/${path.relative(root, data)}` : undefined;
 }
 
-/** Only root can change it: owned by root, writable by nobody else (or sticky, like /tmp). */
-function isRootControlled(stat: fs.Stats): boolean {
-  return stat.uid === 0 && ((stat.mode & 0o022) === 0 || (stat.mode & 0o1000) !== 0);
+/**
+ * Only root can change it: owned by root and writable by nobody else. A directory above the
+ * rootfs may also be sticky (like /tmp: others cannot rename or remove root's entries); the
+ * rootfs itself may not, or others could add and swap its mount points.
+ */
+function isRootControlled(stat: fs.Stats, isRootfs: boolean): boolean {
+  const isSticky = !isRootfs && (stat.mode & 0o1000) !== 0;
+  return stat.uid === 0 && ((stat.mode & 0o022) === 0 || isSticky);
 }
 
 /**
@@ -80,7 +85,7 @@ function checkRootfs(rootfs: string): string {
     throw setupFailure(`rootfs ${rootfs} does not exist`, { rootfs }, error);
   }
   for (let dir = real; ; dir = path.dirname(dir)) {
-    if (!isRootControlled(fs.statSync(dir)))
+    if (!isRootControlled(fs.statSync(dir), dir === real))
       throw setupFailure(
         `rootfs ${rootfs} must be owned by root and writable by root only, as must every ` +
           `directory above it (${dir} is not)`,

@@ -103,8 +103,9 @@ await test('SandboxedPeerGuard', async (t) => {
       ranges = [{ base: own, count: 1 }];
       assert.equal(guard.check(pair.socket), undefined, 'its verdict stands');
       assert.equal(reads, 0);
-      // A new connection is looked up once (both tables: not found in either), then cached.
-      assert.equal(await guard.check(later.socket), false);
+      // A new connection is looked up once (both tables), then cached. Not found in either
+      // while from this host: its owner is unknown, so it is refused.
+      assert.equal(await guard.check(later.socket), true);
       await guard.check(later.socket);
       assert.equal(reads, 2);
     } finally {
@@ -112,4 +113,25 @@ await test('SandboxedPeerGuard', async (t) => {
       later.close();
     }
   });
+});
+
+await test('SandboxedPeerGuard fails closed for this host, stays open for other hosts', async () => {
+  const exposed = () => [{ base: 1_879_048_192, count: 65_536 }];
+  const pair = await connectedPair();
+  try {
+    const failing = (isHostAddress: boolean) =>
+      new SandboxedPeerGuard({
+        exposedRanges: exposed,
+        isHostAddress: () => isHostAddress,
+        readTable: () => Promise.reject(new Error('EMFILE')),
+      });
+    assert.equal(await failing(true).check(pair.socket), true, 'unreadable table, local peer');
+    assert.equal(await failing(false).check(pair.socket), false, 'a peer on another host');
+    // A peer that reset before its address was read (Node then reports none).
+    const gone = { remoteAddress: undefined, remotePort: undefined } as unknown as net.Socket;
+    const guard = new SandboxedPeerGuard({ exposedRanges: exposed });
+    assert.equal(await guard.check(gone), true);
+  } finally {
+    pair.close();
+  }
 });

@@ -176,10 +176,14 @@ describe('linux_sandbox chroot and setup failures', () => {
     const symlinked = make('symlinked-rootfs');
     fs.rmdirSync(path.join(symlinked, 'tmp'));
     fs.symlinkSync('../elsewhere', path.join(symlinked, 'tmp'));
+    // Sticky is fine above a rootfs (/tmp), not on it: others could add and swap entries.
+    const sticky = make('sticky-rootfs');
+    fs.chmodSync(sticky, 0o1777);
     try {
       for (const [rootfs, message] of [
         [foreign, /must be owned by root and writable by root only/],
         [symlinked, /lacks the mount points \/tmp \(directories, not symlinks\)/],
+        [sticky, /must be owned by root and writable by root only/],
       ] as const) {
         const status = await rt.api.run(chrootTask(rootfs, 'echo should-not-run'));
         assert.equal(status.error?.code, 'sandbox_setup_failed', describeStatus(status));
@@ -187,7 +191,8 @@ describe('linux_sandbox chroot and setup failures', () => {
         assert.equal(status.stdout, '');
       }
     } finally {
-      for (const dir of [foreign, symlinked]) fs.rmSync(dir, { recursive: true, force: true });
+      for (const dir of [foreign, symlinked, sticky])
+        fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -215,8 +215,9 @@ describe('linux_sandbox isolation on this host', () => {
 
   it("without net, a task reaches loopback but no runtime's API, by any address", async (t) => {
     if (skipUnavailable(t, manifest, 'linux_sandbox', hasSandbox)) return;
-    // A second runtime on the host: its API must refuse this runtime's tasks too.
-    const other = await startTestRuntime();
+    // A second runtime on the host, one that cannot sandbox at all: its API must refuse this
+    // runtime's tasks too.
+    const other = await startTestRuntime({ disableLinuxSandbox: true });
     try {
       const hostAddress = Object.values(os.networkInterfaces())
         .flat()
