@@ -8,7 +8,7 @@ import type { TaskService } from '../service/task-service.js';
 import { answerClientError, handleError } from './error-handler.js';
 import { createHttpServer } from './http-server.js';
 import { collectRoutes } from './openapi-document.js';
-import type { SandboxedPeerGuard } from './sandboxed-peer-guard.js';
+import { refuseSandboxedCallers, type SandboxedPeerGuard } from './sandboxed-peer-guard.js';
 import { registerListRoutes } from './routes/list-routes.js';
 import { registerLogRoutes } from './routes/log-routes.js';
 import { registerOpenApiRoutes } from './routes/openapi-routes.js';
@@ -26,8 +26,8 @@ export interface AppDeps {
   runtime: RuntimeService;
   metrics: Registry;
   shutdown: AbortSignal;
-  /** Keeps sandboxed tasks off the API (absent where no task can be sandboxed). */
-  peerGuard?: SandboxedPeerGuard;
+  /** Keeps sandboxed tasks (of any runtime on the host) off the API. */
+  peerGuard: SandboxedPeerGuard;
 }
 
 /** task_id is at most 200 characters; the margin keeps a slightly longer id a clear 404. */
@@ -104,37 +104,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, parseJsonBody);
   app.setErrorHandler(handleError);
-  const { peerGuard } = deps;
-  if (peerGuard !== undefined)
-    app.addHook('onRequest', (request, reply, done) => {
-      const verdict = peerGuard.check(request.raw.socket);
-      if (verdict === undefined) {
-        done();
-        return;
-      }
-      verdict.then(
-        (isRefused) => {
-          if (!isRefused) {
-            done();
-            return;
-          }
-          void reply
-            .code(403)
-            .header('connection', 'close')
-            .send({
-              error: {
-                code: 'permission_denied',
-                message: 'sandboxed tasks may not use the runtime API',
-              },
-            });
-        },
-        // Cannot happen (the verdict never rejects); if it did, refusing is the safe side.
-        () =>
-          void reply.code(403).send({
-            error: { code: 'permission_denied', message: 'the caller could not be identified' },
-          }),
-      );
-    });
+  app.addHook('onRequest', refuseSandboxedCallers(deps.peerGuard));
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({
       error: { code: 'not_found', message: `no route for ${request.method} ${request.url}` },

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Socket } from 'node:net';
+import type { onRequestHookHandler } from 'fastify';
 import type { UidRange } from '../sandbox/sandbox-exposure.js';
 import { findSocketUid, peerSocketRows } from './local-peer-owner.js';
 
@@ -93,4 +94,31 @@ export class SandboxedPeerGuard {
     }
     return isFromThisHost;
   }
+}
+
+/**
+ * The `onRequest` hook: a request whose connection the guard refuses gets 403
+ * `permission_denied` and the connection is closed; any other goes on at once (no promise
+ * for a connection already known to be allowed).
+ */
+export function refuseSandboxedCallers(guard: SandboxedPeerGuard): onRequestHookHandler {
+  return (request, reply, done) => {
+    const verdict = guard.check(request.raw.socket);
+    if (verdict === undefined) {
+      done();
+      return;
+    }
+    const refuse = () =>
+      void reply
+        .code(403)
+        .header('connection', 'close')
+        .send({
+          error: {
+            code: 'permission_denied',
+            message: 'sandboxed tasks may not use the runtime API',
+          },
+        });
+    // The verdict never rejects; if it did, refusing is the safe side.
+    verdict.then((isRefused) => (isRefused ? refuse() : done()), refuse);
+  };
 }
