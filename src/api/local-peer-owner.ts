@@ -83,14 +83,17 @@ export function peerSocketRows(peer: Endpoint, server: Endpoint): PeerSocketRow[
 }
 
 /**
- * The uid column of `row` in a /proc/net/tcp{,6} table; undefined when it is not there. The
- * uid is the one the socket was created with, which a process cannot choose.
+ * The uid column of `row` in a /proc/net/tcp{,6} table; undefined when it is not there or has
+ * no owner left. The uid is the one the socket was created with, which a process cannot
+ * choose. A socket its process already closed (FIN_WAIT2/TIME_WAIT remnants) is listed with
+ * uid 0 and inode 0: that 0 is no owner, so such a row counts as unknown.
  */
 export function findSocketUid(table: string, row: PeerSocketRow): number | undefined {
   // "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …"
   for (const line of table.split('\n')) {
     const fields = line.trim().split(/\s+/);
-    if (fields[1] === row.local && fields[2] === row.remote) return Number(fields[7]);
+    if (fields[1] !== row.local || fields[2] !== row.remote) continue;
+    return fields[9] === '0' ? undefined : Number(fields[7]);
   }
   return undefined;
 }

@@ -30,6 +30,10 @@ await test('findSocketUid reads the owner of the peer socket, in either table', 
   const [other] = peerSocketRows({ ...PEER, port: 1 }, SERVER);
   assert.ok(other !== undefined);
   assert.equal(findSocketUid(TABLE, other), undefined);
+  // A socket its process closed (FIN_WAIT2 remnant): uid 0, inode 0 — no owner, unknown.
+  const closed =
+    '   2: 0100007F:A000 0100007F:1F90 05 00000000:00000000 03:00000ABC 00000000     0        0 0 3 0';
+  assert.equal(findSocketUid(closed, row), undefined);
   // An IPv4 connection is in tcp (IPv4 client socket) or tcp6 with mapped addresses (IPv6
   // client socket to ::ffff:127.0.0.1); a dual-stack server sees ::ffff: either way.
   const mapped = (e: { address: string; port: number }) => ({
