@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Socket } from 'node:net';
 import type { onRequestHookHandler } from 'fastify';
-import type { UidRange } from '../sandbox/sandbox-exposure.js';
+import { isInRange, type UidRange } from '../sandbox/sandbox-exposure.js';
 import { findSocketUid, peerSocketRows } from './local-peer-owner.js';
 
 export interface SandboxedPeerGuardOptions {
@@ -70,29 +70,23 @@ export class SandboxedPeerGuard {
     const { remoteAddress, remotePort, localAddress, localPort } = socket;
     if (remoteAddress === undefined || remotePort === undefined) return true;
     if (localAddress === undefined || localPort === undefined) return true;
-    const isFromThisHost = this.isHostAddress(remoteAddress);
-    // Every peer of this host is looked up, not only loopback ones: a task may bind its
-    // socket to any of the host's addresses.
+    // Every peer is looked up, not only loopback ones: a task may bind its socket to any of
+    // the host's addresses. Each row is in a table of its own (tcp, tcp6).
     const rows = peerSocketRows(
       { address: remoteAddress, port: remotePort },
       { address: localAddress, port: localPort },
     );
-    const tables = new Map<string, string>();
     for (const row of rows) {
-      let table = tables.get(row.file);
-      if (table === undefined) {
-        try {
-          table = await this.readTable(row.file);
-        } catch {
-          return isFromThisHost;
-        }
-        tables.set(row.file, table);
+      let uid: number | undefined;
+      try {
+        uid = findSocketUid(await this.readTable(row.file), row);
+      } catch {
+        break;
       }
-      const uid = findSocketUid(table, row);
-      if (uid !== undefined)
-        return ranges.some((range) => uid >= range.base && uid < range.base + range.count);
+      if (uid !== undefined) return ranges.some((range) => isInRange(range, uid));
     }
-    return isFromThisHost;
+    // No owner established: refused when the peer is this host (only then could it be a task).
+    return this.isHostAddress(remoteAddress);
   }
 }
 

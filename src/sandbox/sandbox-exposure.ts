@@ -16,6 +16,10 @@ export interface UidRange {
   count: number;
 }
 
+export function isInRange(range: UidRange, uid: number): boolean {
+  return uid >= range.base && uid < range.base + range.count;
+}
+
 /**
  * This runtime's note in the shared directory, and the reading of everyone's. A note is
  * written before the first such task's program can start and removed once none runs; a
