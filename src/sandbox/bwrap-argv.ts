@@ -10,6 +10,11 @@ export const CHROOT_WORKSPACE = '/workspace';
 export const CHROOT_TASK_FILES = '/tmp/.execgo-task';
 /** Where the sandbox init and its status file appear inside a chroot (on its private /tmp). */
 export const CHROOT_INIT_DIR = '/tmp/.execgo-init';
+/** The rootfs a sandbox is chrooted into; undefined when it is not (one rule for every use). */
+export function chrootRootfs(sandbox: SandboxDescription): string | undefined {
+  return sandbox.chroot ? sandbox.rootfs : undefined;
+}
+
 /**
  * The defaults a linux_sandbox program's environment starts from, instead of the server's
  * own HOME and TMPDIR (root's home is not writable by the task's uid): its workspace as seen
@@ -20,8 +25,8 @@ export function sandboxBaseEnv(
   sandbox: SandboxDescription,
   workspaceDir: string,
 ): Record<string, string> {
-  const isChroot = sandbox.chroot && sandbox.rootfs !== undefined;
-  return { ...baseEnv, HOME: isChroot ? CHROOT_WORKSPACE : workspaceDir, TMPDIR: '/tmp' };
+  const home = chrootRootfs(sandbox) === undefined ? workspaceDir : CHROOT_WORKSPACE;
+  return { ...baseEnv, HOME: home, TMPDIR: '/tmp' };
 }
 
 /**
@@ -116,7 +121,7 @@ function createDirs(dirs: readonly string[]): string[] {
 function insideInit(input: BwrapInput): { binary: string; statusFile: string } | undefined {
   const { init, sandbox, dataDir } = input;
   if (init === undefined) return undefined;
-  if (sandbox.chroot && sandbox.rootfs !== undefined)
+  if (chrootRootfs(sandbox) !== undefined)
     return {
       binary: path.posix.join(CHROOT_INIT_DIR, 'init'),
       statusFile: path.posix.join(CHROOT_INIT_DIR, 'status'),
@@ -127,8 +132,9 @@ function insideInit(input: BwrapInput): { binary: string; statusFile: string } |
 function buildFilesystem(input: BwrapInput, taskFiles: readonly string[]): string[] {
   const { sandbox, dataDir, workspaceDir, init } = input;
   const initInside = insideInit(input);
-  if (sandbox.chroot && sandbox.rootfs !== undefined) {
-    const args = ['--ro-bind', sandbox.rootfs, '/', '--proc', '/proc', '--dev', '/dev'];
+  const rootfs = chrootRootfs(sandbox);
+  if (rootfs !== undefined) {
+    const args = ['--ro-bind', rootfs, '/', '--proc', '/proc', '--dev', '/dev'];
     args.push('--perms', '1777', '--tmpfs', '/tmp');
     if (input.dataDirInRootfs !== undefined) args.push('--tmpfs', input.dataDirInRootfs);
     args.push('--bind', workspaceDir, CHROOT_WORKSPACE);
@@ -236,9 +242,8 @@ function buildIdentityDrop(input: BwrapInput): string[] {
   const { identity, insideTools, program } = input;
   const init = insideInit(input);
   const ids = `${identity.uid}:${identity.gid}`;
-  const isChroot = input.sandbox.chroot && input.sandbox.rootfs !== undefined;
   let drop: string[];
-  if (isChroot) {
+  if (chrootRootfs(input.sandbox) !== undefined) {
     if (init === undefined) throw new Error('a chroot needs the static sandbox init');
     drop = [init.binary, '--sandbox-init', init.statusFile, '--drop-to', ids];
   } else {
@@ -275,7 +280,7 @@ function buildIdentityDrop(input: BwrapInput): string[] {
 export function buildBwrapInvocation(input: BwrapInput): WrappedInvocation {
   const { program, tool, taskDir, sandbox } = input;
   const taskFiles = input.taskFiles ?? listTaskFiles(program.argv, taskDir);
-  const isChroot = sandbox.chroot && sandbox.rootfs !== undefined;
+  const isChroot = chrootRootfs(sandbox) !== undefined;
   const args = program.argv
     .slice(1)
     .map((arg) =>

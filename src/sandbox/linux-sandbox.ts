@@ -3,7 +3,12 @@ import path from 'node:path';
 import type { HostCapabilities, LinuxSandboxTool } from '../capabilities/host-capabilities.js';
 import { isExecutableFile } from '../capabilities/probe-host.js';
 import { RuntimeError } from '../core/runtime-error.js';
-import { buildBwrapInvocation, listTaskFiles, ROOTFS_MOUNT_POINTS } from './bwrap-argv.js';
+import {
+  buildBwrapInvocation,
+  chrootRootfs,
+  listTaskFiles,
+  ROOTFS_MOUNT_POINTS,
+} from './bwrap-argv.js';
 import { resolveSandboxStatusPath } from './sandbox-exit-status.js';
 import type { SandboxIdentity } from './sandbox-identities.js';
 import {
@@ -155,7 +160,7 @@ export function createLinuxSandbox(tool: LinuxSandboxTool): SandboxBuilder {
       if (sandbox.profile !== 'linux_sandbox') return processSandbox.wrap(program, plan, paths);
       // Without one of its own (a direct caller), the probed sandbox uid.
       const identity = given ?? { uid: tool.uid, gid: tool.gid };
-      const requestedRootfs = sandbox.chroot ? sandbox.rootfs : undefined;
+      const requestedRootfs = chrootRootfs(sandbox);
       const rootfs = requestedRootfs === undefined ? undefined : checkRootfs(requestedRootfs);
       checkProgram(program, rootfs ?? '/');
       const insideTools =
