@@ -74,6 +74,10 @@ export function buildManifest(runtimeId: string, caps: HostCapabilities): Capabi
     warnings: caps.warnings,
     degraded: caps.warnings.length > 0,
     overrides: caps.overrides,
-    host: { cgroup_layout: cgroups?.layout ?? 'none', tools: caps.tools },
+    host: {
+      cgroup_layout: cgroups?.layout ?? 'none',
+      ...(cgroups?.serverLeaf === undefined ? {} : { server_cgroup: cgroups.serverLeaf }),
+      tools: caps.tools,
+    },
   };
 }

@@ -8,6 +8,11 @@ export interface CgroupPlacement {
   layout: CgroupLayout;
   /** Directory under which per-task cgroups are created on the unified (v2) hierarchy. */
   unifiedParent?: string;
+  /**
+   * The leaf this server moved itself into on cgroup v2, so that its own cgroup could pass
+   * controllers to the task cgroups (delegate-v2-controllers.ts). Absent when it did not move.
+   */
+  serverLeaf?: string;
   /** Whether the unified parent's children get memory/pids limits (pure v2 with controllers). */
   unifiedControllers: { memory: boolean; pids: boolean; cpu: boolean };
   /** v1 controller name → parent directory for per-task cgroups (writable ones only). */

@@ -6,6 +6,7 @@ import {
   removeCgroupDir,
   writeCgroupFile,
 } from '../sandbox/cgroup-files.js';
+import { delegateV2Controllers } from './delegate-v2-controllers.js';
 import type { CgroupPlacement } from './host-capabilities.js';
 import {
   resolveTaskParent,
@@ -23,8 +24,6 @@ export interface CgroupProbeInput {
   /** Name of the throw-away child used to test writability. */
   probeName: string;
 }
-
-const WANTED_V2 = ['memory', 'pids', 'cpu'] as const;
 
 function tryWrite(dir: string, name: string, value: string): boolean {
   try {
@@ -58,25 +57,6 @@ function removeIfEmpty(dir: string | undefined): void {
     fs.rmdirSync(dir);
   } catch {
     // Holds task cgroups of a previous run (cleaned up after recovery) or is gone.
-  }
-}
-
-/**
- * Turns on memory/pids/cpu for the children of `parent` on a v2 hierarchy, top-down from the
- * mount. Best effort: a cgroup that holds processes (the "no internal processes" rule) refuses,
- * and then the children simply get no such controller.
- */
-function enableV2Controllers(mountPoint: string, parent: string): void {
-  const rel = path.relative(mountPoint, parent);
-  const chain = [mountPoint];
-  for (const part of rel === '' ? [] : rel.split(path.sep))
-    chain.push(path.join(chain[chain.length - 1] ?? mountPoint, part));
-  for (const dir of chain) {
-    const available = (readCgroupFile(dir, 'cgroup.controllers') ?? '').split(/\s+/);
-    const enabled = (readCgroupFile(dir, 'cgroup.subtree_control') ?? '').split(/\s+/);
-    for (const controller of WANTED_V2)
-      if (available.includes(controller) && !enabled.includes(controller))
-        tryWrite(dir, 'cgroup.subtree_control', `+${controller}`);
   }
 }
 
@@ -123,7 +103,11 @@ export function probeCgroups(input: CgroupProbeInput, warnings: string[]): Cgrou
     const isUsable = probeChild(parent, probeName, () => true);
     if (isUsable) {
       placement.unifiedParent = parent;
-      enableV2Controllers(unifiedMount, parent);
+      const { serverLeaf } = delegateV2Controllers(
+        { mountPoint: unifiedMount, taskParent: parent, ownDir: unifiedDir, instance },
+        warnings,
+      );
+      if (serverLeaf !== undefined) placement.serverLeaf = serverLeaf;
       probeChild(parent, probeName, (dir) => {
         placement.unifiedControllers = {
           memory: tryWrite(dir, 'memory.max', 'max'),

@@ -204,27 +204,37 @@ export interface ServerProcess {
 /** Starts `bin/execgo-runtime serve` and resolves once it logs that it is listening. */
 export async function startServerProcess(
   args: string[],
-  options: { dataDir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: {
+    dataDir?: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    /** A cgroup v2 directory the server runs in from its first instruction (as systemd does). */
+    inCgroup?: string;
+  } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? makeDataDir();
-  const child = spawn(
+  // The shell joins the cgroup and then becomes the server (exec): same pid, placed before start.
+  const placed =
+    options.inCgroup === undefined
+      ? []
+      : ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', options.inCgroup];
+  const [program, ...programArgs] = [
+    ...placed,
     process.execPath,
-    [
-      BIN,
-      'serve',
-      '--listen-addr',
-      '127.0.0.1:0',
-      '--data-dir',
-      dataDir,
-      '--termination-grace-ms',
-      '500',
-      ...args,
-    ],
-    {
-      env: { ...process.env, EXECGO_RUNTIME_LOG_LEVEL: 'info', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+    BIN,
+    'serve',
+    '--listen-addr',
+    '127.0.0.1:0',
+    '--data-dir',
+    dataDir,
+    '--termination-grace-ms',
+    '500',
+    ...args,
+  ] as [string, ...string[]];
+  const child = spawn(program, programArgs, {
+    env: { ...process.env, EXECGO_RUNTIME_LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
