@@ -28,7 +28,6 @@ import { probeDataDirWritable } from './capabilities/probe-host.js';
 import { resolveTaskPaths } from './store/task-paths.js';
 import { TaskStore } from './store/task-store.js';
 import { startWalCheckpointer, type WalCheckpointer } from './store/wal-checkpointer.js';
-import { SANDBOX_IDENTITY_COUNT } from './sandbox/sandbox-identities.js';
 import {
   DEFAULT_EXPOSURE_DIR,
   readExposedRanges,
@@ -124,11 +123,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     ...(capabilities.linuxSandbox === null
       ? {}
       : {
-          exposure: new SandboxExposure(
-            DEFAULT_EXPOSURE_DIR,
-            nameRuntimeCgroup(config.dataDir),
-            config.sandboxUidBase,
-          ),
+          exposure: new SandboxExposure(DEFAULT_EXPOSURE_DIR, nameRuntimeCgroup(config.dataDir)),
         }),
     pathsOf,
   });
@@ -176,12 +171,10 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     shutdown: shutdown.signal,
     // Always, even where this runtime cannot sandbox: other runtimes on the host may.
     peerGuard: new SandboxedPeerGuard({
-      exposedRanges: () => {
-        const ranges = readExposedRanges(DEFAULT_EXPOSURE_DIR);
-        if (executor.hasNetworkedSandboxTasks())
-          ranges.push({ base: config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT });
-        return ranges;
-      },
+      exposedRanges: () => [
+        ...readExposedRanges(DEFAULT_EXPOSURE_DIR),
+        ...executor.exposedRanges(),
+      ],
     }),
   });
   const watcher = new NotifyWatcher(notifyDir, (taskId, kind) => {

@@ -9,8 +9,12 @@ import { sandboxBaseEnv, sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
 import { buildProgramInvocation } from '../sandbox/task-command.js';
 import type { CreatedCgroups, TaskCgroups } from '../sandbox/task-cgroups.js';
-import type { SandboxExposure } from '../sandbox/sandbox-exposure.js';
-import { SandboxIdentities, type SandboxIdentity } from '../sandbox/sandbox-identities.js';
+import { isInRange, type SandboxExposure, type UidRange } from '../sandbox/sandbox-exposure.js';
+import {
+  SANDBOX_IDENTITY_COUNT,
+  SandboxIdentities,
+  type SandboxIdentity,
+} from '../sandbox/sandbox-identities.js';
 import { prepareWorkspace } from '../store/task-files.js';
 import { scriptPath, type TaskPaths } from '../store/task-paths.js';
 import type { TaskStore } from '../store/task-store.js';
@@ -64,8 +68,11 @@ export class TaskExecutor {
   private isStopped = false;
   private launcher: ShimLauncher | undefined;
   private readonly identities: SandboxIdentities;
-  /** Running linux_sandbox tasks without a network namespace: they share the host's loopback. */
-  private readonly networked = new Set<string>();
+  /**
+   * Running linux_sandbox tasks without a network namespace (they share the host's loopback),
+   * with the uid each runs as, when known.
+   */
+  private readonly networked = new Map<string, number | undefined>();
 
   constructor(private readonly deps: ExecutorDeps) {
     this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
@@ -75,19 +82,28 @@ export class TaskExecutor {
     });
   }
 
-  /** Whether a sandboxed task that could reach the API on loopback is running. */
-  hasNetworkedSandboxTasks(): boolean {
-    return this.networked.size > 0;
+  /**
+   * The uids of running sandboxed tasks that could reach the API on loopback: this runtime's
+   * range while any runs, plus the uid of every task outside it — one re-attached after a
+   * restart with another `--sandbox-uid-base` still runs as the uid it started with.
+   */
+  exposedRanges(): UidRange[] {
+    if (this.networked.size === 0) return [];
+    const own = { base: this.deps.config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT };
+    const ranges = [own];
+    for (const uid of new Set(this.networked.values()))
+      if (uid !== undefined && !isInRange(own, uid)) ranges.push({ base: uid, count: 1 });
+    return ranges;
   }
 
   /**
    * A running task that is sandboxed but shares the host's network is noted until it ends,
    * host-wide before its program can start (sandbox-exposure.ts).
    */
-  private noteNetworked(record: TaskRecord): void {
+  private noteNetworked(record: TaskRecord, uid: number | undefined): void {
     const sandbox = record.plan.effective_sandbox;
     if (sandbox.profile !== 'linux_sandbox' || sandbox.namespaces.net) return;
-    this.networked.add(record.taskId);
+    this.networked.set(record.taskId, uid);
     this.noteExposure();
   }
 
@@ -98,7 +114,7 @@ export class TaskExecutor {
    */
   private noteExposure(): void {
     try {
-      this.deps.exposure?.set(this.networked.size > 0);
+      this.deps.exposure?.set(this.exposedRanges());
     } catch (error) {
       this.deps.logger.warn(
         { err: error },
@@ -119,9 +135,9 @@ export class TaskExecutor {
       this.deps.logger.warn({ err: error }, 'could not clear an old sandbox exposure note');
     }
     for (const record of this.deps.store.listRunning()) {
-      this.noteNetworked(record);
-      if (record.launch?.sandboxUid !== undefined)
-        this.identities.adopt(record.taskId, record.launch.sandboxUid);
+      const uid = record.launch?.sandboxUid;
+      this.noteNetworked(record, uid);
+      if (uid !== undefined) this.identities.adopt(record.taskId, uid);
     }
     this.launcherOrCreate();
   }
@@ -179,7 +195,7 @@ export class TaskExecutor {
         record.plan.effective_sandbox.profile === 'linux_sandbox'
           ? this.identities.acquire(record.taskId)
           : undefined;
-      this.noteNetworked(record);
+      this.noteNetworked(record, identity?.uid);
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups, identity);
       const acquired = this.launcherOrCreate().acquire(
         {

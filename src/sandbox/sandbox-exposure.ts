@@ -4,7 +4,9 @@ import { SANDBOX_IDENTITY_COUNT } from './sandbox-identities.js';
 
 /**
  * Where every runtime on this host notes that it runs sandboxed tasks sharing the host's
- * network: one file per runtime (per data dir) holding its sandbox uid base. Shared by all
+ * network: one file per runtime (per data dir) holding the uid ranges of those tasks, one
+ * `base count` line each (a bare `base` line, as earlier versions wrote, is a whole range).
+ * Shared by all
  * runtimes, so that each one's API refuses every runtime's sandboxed tasks, not only its own;
  * root-only, so no task can remove a note.
  */
@@ -28,31 +30,51 @@ export function isInRange(range: UidRange, uid: number): boolean {
  */
 export class SandboxExposure {
   private readonly file: string;
-  private isNoted = false;
+  /** What the note holds now ('' when there is none). */
+  private noted = '';
 
   constructor(
     private readonly dir: string,
     name: string,
-    private readonly base: number,
   ) {
     this.file = path.join(dir, name);
   }
 
-  /** Notes or clears this runtime's exposure (idempotent; an I/O error is thrown). */
-  set(isExposed: boolean): void {
-    if (isExposed === this.isNoted) return;
-    if (isExposed) {
+  /**
+   * Notes the uid ranges of this runtime's exposed tasks, or clears the note when there are
+   * none (idempotent; an I/O error is thrown). The note is replaced whole (temp file and
+   * rename), so a reader never sees it half written.
+   */
+  set(ranges: readonly UidRange[]): void {
+    const text = ranges.map((range) => `${range.base} ${range.count}\n`).join('');
+    if (text === this.noted) return;
+    if (text === '') fs.rmSync(this.file, { force: true });
+    else {
       fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      fs.writeFileSync(this.file, `${this.base}\n`, { mode: 0o600 });
-    } else fs.rmSync(this.file, { force: true });
-    this.isNoted = isExposed;
+      const temp = `${this.file}.${process.pid}.tmp`;
+      fs.writeFileSync(temp, text, { mode: 0o600 });
+      fs.renameSync(temp, this.file);
+    }
+    this.noted = text;
   }
 
   /** Forgets a note of this runtime left by an earlier run (start-up, before set()). */
   clearStale(): void {
     fs.rmSync(this.file, { force: true });
-    this.isNoted = false;
+    this.noted = '';
   }
+}
+
+/** The ranges of one note; lines that are not numbers are skipped. */
+export function parseExposureNote(text: string): UidRange[] {
+  const ranges: UidRange[] = [];
+  for (const line of text.split('\n')) {
+    const [base, count = String(SANDBOX_IDENTITY_COUNT)] = line.trim().split(/\s+/);
+    const range = { base: Number(base), count: Number(count) };
+    if (line.trim() !== '' && Number.isSafeInteger(range.base) && Number.isSafeInteger(range.count))
+      ranges.push(range);
+  }
+  return ranges;
 }
 
 /** The uid ranges of every runtime on this host that runs exposed sandboxed tasks now. */
@@ -65,9 +87,9 @@ export function readExposedRanges(dir: string): UidRange[] {
   }
   const ranges: UidRange[] = [];
   for (const name of names) {
+    if (name.endsWith('.tmp')) continue;
     try {
-      const base = Number(fs.readFileSync(path.join(dir, name), 'utf8').trim());
-      if (Number.isSafeInteger(base)) ranges.push({ base, count: SANDBOX_IDENTITY_COUNT });
+      ranges.push(...parseExposureNote(fs.readFileSync(path.join(dir, name), 'utf8')));
     } catch {
       // Removed meanwhile.
     }

@@ -278,6 +278,10 @@ export async function stopServerProcesses(servers: readonly ServerProcess[]): Pr
       await server.exited;
     }
     removeRuntimeCgroups(server.dataDir);
+    // A server stopped while its tasks ran leaves its note (the safe side); they are gone now.
+    fs.rmSync(path.join(DEFAULT_EXPOSURE_DIR, nameRuntimeCgroup(path.resolve(server.dataDir))), {
+      force: true,
+    });
   }
 }
 

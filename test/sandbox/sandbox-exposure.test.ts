@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { CapabilityManifest } from '../../src/contract/runtime.js';
+import {
+  parseExposureNote,
+  readExposedRanges,
+  SandboxExposure,
+} from '../../src/sandbox/sandbox-exposure.js';
+import { SANDBOX_IDENTITY_COUNT } from '../../src/sandbox/sandbox-identities.js';
+import {
+  startServerProcess,
+  stopServerProcesses,
+  type ServerProcess,
+} from '../support/runtime-harness.js';
+import { describeStatus, sandboxed } from './sandbox-test-support.js';
+
+describe('sandbox exposure notes', () => {
+  it('hold one range per line; a bare base (earlier versions) is a whole range', () => {
+    assert.deepEqual(parseExposureNote('1879048192 65536\n1610612740 1\n'), [
+      { base: 1879048192, count: 65536 },
+      { base: 1610612740, count: 1 },
+    ]);
+    assert.deepEqual(parseExposureNote('1879048192\n'), [
+      { base: 1879048192, count: SANDBOX_IDENTITY_COUNT },
+    ]);
+    assert.deepEqual(parseExposureNote('\nnot a number\n'), []);
+  });
+
+  it('are written whole, replaced when the ranges change, removed when none is left', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-exposure-'));
+    try {
+      const note = new SandboxExposure(dir, 'rt-test');
+      note.set([{ base: 100_000, count: 10 }]);
+      assert.deepEqual(readExposedRanges(dir), [{ base: 100_000, count: 10 }]);
+      note.set([
+        { base: 100_000, count: 10 },
+        { base: 5, count: 1 },
+      ]);
+      assert.deepEqual(readExposedRanges(dir), [
+        { base: 100_000, count: 10 },
+        { base: 5, count: 1 },
+      ]);
+      assert.deepEqual(fs.readdirSync(dir), ['rt-test'], 'no temp file is left');
+      note.set([]);
+      assert.deepEqual(readExposedRanges(dir), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Does a GET of the task list as `uid`, as a task running as that uid would; the status. */
+function getAs(uid: number, baseUrl: string): Promise<string> {
+  const script = `fetch('${baseUrl}/api/v1/tasks').then((r)=>console.log(r.status),(e)=>console.log('error',e.message))`;
+  return new Promise((resolve) => {
+    const child = spawn(
+      'setpriv',
+      [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', script],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('close', () => resolve(out.trim()));
+  });
+}
+
+describe('the API guard across restarts', () => {
+  const servers: ServerProcess[] = [];
+  after(async () => {
+    await stopServerProcesses(servers);
+  });
+
+  it('a task started under one --sandbox-uid-base stays refused after a restart with another', async (t) => {
+    const first = await startServerProcess([]);
+    servers.push(first);
+    const manifest = (
+      await first.api.request<CapabilityManifest>('GET', '/api/v1/runtime/capabilities')
+    ).body;
+    if (!manifest.sandbox.linux_sandbox) {
+      t.skip(
+        `linux_sandbox unavailable per the capability manifest: ${manifest.warnings.join('; ')}`,
+      );
+      return;
+    }
+    const taskId = await first.api.submit(
+      sandboxed('id -u; exec sleep 60', {
+        namespaces: { mount: true, pid: true, uts: false, ipc: true, net: false },
+      }),
+    );
+    const running = await first.api.waitFor(taskId, (s) => /^\d+\n/.test(s.stdout ?? ''));
+    const uid = Number(running.stdout?.trim());
+    assert.ok(uid >= 65_536, describeStatus(running));
+    assert.equal(await getAs(uid, first.api.baseUrl), '403');
+
+    first.child.kill('SIGTERM');
+    await first.exited;
+    const second = await startServerProcess(['--sandbox-uid-base', String(0x6000_0000)], {
+      dataDir: first.dataDir,
+    });
+    servers.push(second);
+    assert.equal((await second.api.status(taskId)).status, 'running');
+    assert.equal(await getAs(uid, second.api.baseUrl), '403', 'the running task is still refused');
+
+    await second.api.request('POST', `/api/v1/tasks/${taskId}/kill`, { body: {} });
+    const ended = await second.api.waitTerminal(taskId);
+    assert.equal(ended.status, 'cancelled', describeStatus(ended));
+  });
+});
