@@ -56,7 +56,7 @@ export function registerServeCommand(program: Command, onStopped: (code: number)
     .option('--log-level <level>', 'log level (env EXECGO_RUNTIME_LOG_LEVEL)')
     .option(
       '--sandbox-uid-base <uid>',
-      'first of 65536 host uids linux_sandbox tasks get one each from (env EXECGO_RUNTIME_SANDBOX_UID_BASE)',
+      'first of 65536 host uids linux_sandbox tasks get one each from (default: one of 4095 ranges from 0x70000000, by data dir; env EXECGO_RUNTIME_SANDBOX_UID_BASE)',
     )
     .action(async (options: ConfigInput) => {
       const runtime = createRuntime(loadConfig(options));

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { invalidInput } from '../core/runtime-error.js';
 import { parseTenantQuotas } from '../ledger/tenant-quota-spec.js';
-import { DEFAULT_SANDBOX_UID_BASE, SANDBOX_IDENTITY_COUNT } from '../sandbox/sandbox-identities.js';
+import { defaultSandboxUidBase, SANDBOX_IDENTITY_COUNT } from '../sandbox/sandbox-identities.js';
 import type { RuntimeConfig } from './runtime-config.js';
 
 /** Raw options as the CLI (or a test) provides them; strings where a flag was parsed. */
@@ -62,8 +62,8 @@ function parseInteger(
 /** uids above 2^31 - 1 read as negative to some tools; the whole range must stay below. */
 const MAX_SANDBOX_UID_BASE = 2 ** 31 - 1 - SANDBOX_IDENTITY_COUNT;
 
-function parseSandboxUidBase(raw: number | string | undefined): number {
-  const base = parseInteger('sandbox-uid-base', raw, 65_536, DEFAULT_SANDBOX_UID_BASE);
+function parseSandboxUidBase(raw: number | string | undefined, dataDir: string): number {
+  const base = parseInteger('sandbox-uid-base', raw, 65_536, defaultSandboxUidBase(dataDir));
   if (base > MAX_SANDBOX_UID_BASE)
     throw invalidInput(`sandbox-uid-base must be at most ${MAX_SANDBOX_UID_BASE}, got ${base}`);
   return base;
@@ -120,12 +120,13 @@ export function loadConfig(
   }
   const capacityMemory = input.capacityMemoryBytes ?? env.EXECGO_RUNTIME_CAPACITY_MEMORY_BYTES;
   const capacityPids = input.capacityPids ?? env.EXECGO_RUNTIME_CAPACITY_PIDS;
+  const dataDir = path.resolve(input.dataDir ?? 'data');
   const config: RuntimeConfig = {
     runtimeId: input.runtimeId ?? env.EXECGO_RUNTIME_ID ?? `${os.hostname()}-${listen.port}`,
     version: readPackageVersion(),
     listenHost: listen.host,
     listenPort: listen.port,
-    dataDir: path.resolve(input.dataDir ?? 'data'),
+    dataDir,
     maxRunningTasks: parseInteger('max-running-tasks', input.maxRunningTasks, 1, 4),
     maxQueuedTasks: parseInteger('max-queued-tasks', input.maxQueuedTasks, 0, 128),
     terminationGraceMs: parseInteger('termination-grace-ms', input.terminationGraceMs, 0, 5000),
@@ -160,6 +161,7 @@ export function loadConfig(
     childBaseEnv,
     sandboxUidBase: parseSandboxUidBase(
       input.sandboxUidBase ?? env.EXECGO_RUNTIME_SANDBOX_UID_BASE,
+      dataDir,
     ),
     shimPath:
       input.shimPath ??

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { RuntimeError } from '../core/runtime-error.js';
 
 /** The host uid and gid one linux_sandbox task runs as (the same number). */
@@ -9,8 +10,22 @@ export interface SandboxIdentity {
 /** Identities in the range: far more than tasks can run at once on one host. */
 export const SANDBOX_IDENTITY_COUNT = 65_536;
 
-/** The default first uid of the range: unused by distributions, users and subuid ranges. */
-export const DEFAULT_SANDBOX_UID_BASE = 0x7000_0000;
+/** Where the default ranges start: unused by distributions, users and subuid ranges. */
+export const DEFAULT_SANDBOX_UID_FLOOR = 0x7000_0000;
+
+/** How many ranges the defaults spread over: 0x70000000 … 0x7FFEFFFF, below 2^31 - 1. */
+const DEFAULT_RANGE_SLOTS = 4095;
+
+/**
+ * The default first uid for a data dir: one of 4,095 ranges from 0x70000000, picked by a
+ * hash of the data dir's path. One data dir keeps its range across restarts; two runtimes on
+ * one host (two data dirs) get disjoint ranges without coordinating, except with a chance of
+ * 1 in 4,095 — hosts that run several runtimes should give each its own `--sandbox-uid-base`.
+ */
+export function defaultSandboxUidBase(dataDir: string): number {
+  const slot = createHash('sha256').update(dataDir).digest().readUInt32BE(0) % DEFAULT_RANGE_SLOTS;
+  return DEFAULT_SANDBOX_UID_FLOOR + slot * SANDBOX_IDENTITY_COUNT;
+}
 
 /**
  * Gives every running linux_sandbox task a uid/gid of its own, so that no task can read or

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { SANDBOX_IDENTITY_COUNT } from '../../src/sandbox/sandbox-identities.js';
 import type { CapabilityManifest } from '../../src/contract/runtime.js';
 import { startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
 import { BREACH, describeStatus, fetchManifest, skipUnavailable } from './sandbox-test-support.js';
@@ -83,8 +84,10 @@ describe('linux_sandbox chroot and setup failures', () => {
     assert.equal(status.status, 'success', describeStatus(status));
     const [cwd, uid, ...caps] = status.stdout.trim().split('\n');
     assert.equal(cwd, '/workspace');
-    // The task's own uid (sandbox-identities.ts), never root.
-    assert.match(uid ?? '', /^Uid: 18790\d{5}$/);
+    // The task's own uid from the runtime's range (sandbox-identities.ts), never root.
+    const base = rt.runtime.config.sandboxUidBase;
+    const taskUid = Number(/^Uid: (\d+)$/.exec(uid ?? '')?.[1]);
+    assert.ok(taskUid >= base && taskUid < base + SANDBOX_IDENTITY_COUNT, uid);
     assert.deepEqual(caps, [
       'CapInh: 0000000000000000',
       'CapPrm: 0000000000000000',

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RuntimeError } from '../../src/core/runtime-error.js';
-import { SandboxIdentities } from '../../src/sandbox/sandbox-identities.js';
+import {
+  DEFAULT_SANDBOX_UID_FLOOR,
+  defaultSandboxUidBase,
+  SANDBOX_IDENTITY_COUNT,
+  SandboxIdentities,
+} from '../../src/sandbox/sandbox-identities.js';
 
 await test('SandboxIdentities', async (t) => {
   await t.test('each task its own uid (= gid), the same one while it holds it', () => {
@@ -47,4 +52,18 @@ await test('SandboxIdentities', async (t) => {
       assert.equal(ids.acquire('full').uid, 1000);
     },
   );
+});
+
+await test('default uid base: per data dir, stable, inside 0x70000000 … 2^31 - 1', () => {
+  const bases = new Set<number>();
+  for (let i = 0; i < 200; i++) {
+    const base = defaultSandboxUidBase(`/var/lib/execgo-runtime-${i}`);
+    assert.equal(base, defaultSandboxUidBase(`/var/lib/execgo-runtime-${i}`), 'stable');
+    assert.ok(base >= DEFAULT_SANDBOX_UID_FLOOR, String(base));
+    assert.equal((base - DEFAULT_SANDBOX_UID_FLOOR) % SANDBOX_IDENTITY_COUNT, 0, 'whole ranges');
+    assert.ok(base + SANDBOX_IDENTITY_COUNT - 1 < 2 ** 31 - 1, 'the last uid stays below 2^31 - 1');
+    bases.add(base);
+  }
+  // 200 data dirs over 4,095 ranges: a few may share one, most do not.
+  assert.ok(bases.size > 180, `${bases.size} distinct ranges for 200 data dirs`);
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CapabilityManifest } from '../../src/contract/runtime.js';
 import {
-  DEFAULT_SANDBOX_UID_BASE,
+  DEFAULT_SANDBOX_UID_FLOOR,
   SANDBOX_IDENTITY_COUNT,
 } from '../../src/sandbox/sandbox-identities.js';
 import { shell, startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
@@ -20,10 +20,13 @@ import {
   skipUnavailable,
 } from './sandbox-test-support.js';
 
-/** Whether `uid` is one of the per-task sandbox uids (the test runtime's default range). */
+/** The first uid of the test runtime's range (its default: one picked by its data dir). */
+let uidBase = 0;
+
+/** Whether `uid` is one of the per-task sandbox uids of the test runtime. */
 function isTaskUid(uid: string | number | undefined): boolean {
   const n = Number(uid);
-  return n >= DEFAULT_SANDBOX_UID_BASE && n < DEFAULT_SANDBOX_UID_BASE + SANDBOX_IDENTITY_COUNT;
+  return n >= uidBase && n < uidBase + SANDBOX_IDENTITY_COUNT;
 }
 
 /** The host pid of the process whose argv is exactly `argv`, if any. */
@@ -50,6 +53,7 @@ describe('linux_sandbox isolation on this host', () => {
   let hasSandbox = false;
   before(async () => {
     rt = await startTestRuntime({ maxRunningTasks: 4 });
+    uidBase = rt.runtime.config.sandboxUidBase;
     manifest = await fetchManifest(rt);
     hasSandbox = manifest.sandbox.linux_sandbox;
   });
@@ -438,7 +442,7 @@ describe('linux_sandbox isolation on this host', () => {
       // setuid-root file is owned by an unmapped uid there, and no_new_privs holds anyway).
       await assertNoBreach(probe, { ...ALL_NAMESPACES, uts: false });
       await assertNoBreach(
-        `[ "$(id -u)" = 0 ] || [ "$(id -u)" -ge ${DEFAULT_SANDBOX_UID_BASE} ] || exit 3; ${probe}`,
+        `[ "$(id -u)" = 0 ] || [ "$(id -u)" -ge ${DEFAULT_SANDBOX_UID_FLOOR} ] || exit 3; ${probe}`,
       );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
