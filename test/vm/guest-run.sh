@@ -16,7 +16,7 @@ ip link set lo up
 echo "guest: $(uname -r), cgroup v2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 cd "$(cat /job/repo)"
 # shellcheck disable=SC2046 # one file name per line
-node --test --test-concurrency=1 $(cat /job/tests)
+node --test --test-concurrency="$(cat /job/concurrency)" $(cat /job/tests)
 echo $? > /job/rc
 sync
 echo o > /proc/sysrq-trigger

@@ -6,6 +6,9 @@
 #
 #   test/vm/run-cgroup-v2-suite.sh [test files under dist/test...]   (default: cgroup tests)
 #
+# EXECGO_VM_TEST_CONCURRENCY (default 1) is node --test's concurrency in the guest;
+# EXECGO_VM_TIMEOUT_S (default 2400) bounds the VM's run; EXECGO_VM_KERNEL picks the kernel.
+#
 # Needs qemu-system-x86_64, a Debian kernel in /boot with its modules, and busybox (static):
 # apt-get install qemu-system-x86 linux-image-amd64 busybox-static. Exit status: 0 when the
 # guest suite passed, 1 when it failed, 77 when the VM cannot run here (reason on stderr).
@@ -53,6 +56,7 @@ fi
 cp "$REPO/test/vm/guest-run.sh" "$JOB/guest-run.sh"
 printf '%s\n' "$REPO" > "$JOB/repo"
 printf '%s\n' "$@" > "$JOB/tests"
+printf '%s\n' "${EXECGO_VM_TEST_CONCURRENCY:-1}" > "$JOB/concurrency"
 
 ACCEL=tcg
 if [ -w /dev/kvm ] && grep -qE 'vmx|svm' /proc/cpuinfo; then ACCEL=kvm; fi
