@@ -82,6 +82,28 @@ export function peerSocketRows(peer: Endpoint, server: Endpoint): PeerSocketRow[
   return [row(peer4, server4), row(mapped(peer4), mapped(server4))];
 }
 
+/** The row of the server's own socket of a connection, as the server's socket sees both ends. */
+export function serverSocketRow(server: Endpoint, peer: Endpoint): PeerSocketRow {
+  const local = procNetEndpoint(server);
+  return { file: local.file, local: local.text, remote: procNetEndpoint(peer).text };
+}
+
+/** The fields of `row` in a /proc/net/tcp{,6} table, if it is there. */
+function findRow(table: string, row: PeerSocketRow): string[] | undefined {
+  // "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …"
+  for (const line of table.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1] === row.local && fields[2] === row.remote) return fields;
+  }
+  return undefined;
+}
+
+/** The inode column of `row` (the socket's inode, as fstat of its descriptor shows it). */
+export function findSocketInode(table: string, row: PeerSocketRow): number | undefined {
+  const inode = findRow(table, row)?.[9];
+  return inode === undefined ? undefined : Number(inode);
+}
+
 /**
  * The uid column of `row` in a /proc/net/tcp{,6} table; undefined when it is not there or has
  * no owner left. The uid is the one the socket was created with, which a process cannot
@@ -89,11 +111,6 @@ export function peerSocketRows(peer: Endpoint, server: Endpoint): PeerSocketRow[
  * uid 0 and inode 0: that 0 is no owner, so such a row counts as unknown.
  */
 export function findSocketUid(table: string, row: PeerSocketRow): number | undefined {
-  // "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …"
-  for (const line of table.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[1] !== row.local || fields[2] !== row.remote) continue;
-    return fields[9] === '0' ? undefined : Number(fields[7]);
-  }
-  return undefined;
+  const fields = findRow(table, row);
+  return fields === undefined || fields[9] === '0' ? undefined : Number(fields[7]);
 }

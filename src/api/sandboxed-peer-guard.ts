@@ -1,15 +1,35 @@
+import { fstat } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Socket } from 'node:net';
 import type { onRequestHookHandler } from 'fastify';
 import { isInRange, type UidRange } from '../sandbox/sandbox-exposure.js';
-import { findSocketUid, peerSocketRows } from './local-peer-owner.js';
+import {
+  findSocketInode,
+  findSocketUid,
+  peerSocketRows,
+  serverSocketRow,
+} from './local-peer-owner.js';
 
 export interface SandboxedPeerGuardOptions {
   /** The sandbox uid ranges of every runtime on this host that has exposed tasks running. */
   exposedRanges(): UidRange[];
   readTable?: (file: 'tcp' | 'tcp6') => Promise<string>;
   isHostAddress?: (address: string) => boolean;
+  /** The inode of the server's socket of a connection (fstat of its descriptor). */
+  socketInode?: (socket: Socket) => Promise<number | undefined>;
+}
+
+/**
+ * The inode of an accepted socket, from its descriptor. `_handle.fd` is Node's own handle on
+ * POSIX systems (no public API exposes it); anything unexpected reads as unknown.
+ */
+export function socketInodeOf(socket: Socket): Promise<number | undefined> {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    fstat(fd, (error, stats) => resolve(error === null ? stats.ino : undefined));
+  });
 }
 
 /** Whether `address` is one of this host's own (loopback included), as a peer would show it. */
@@ -38,10 +58,12 @@ export class SandboxedPeerGuard {
   private readonly readTable: (file: 'tcp' | 'tcp6') => Promise<string>;
 
   private readonly isHostAddress: (address: string) => boolean;
+  private readonly socketInode: (socket: Socket) => Promise<number | undefined>;
 
   constructor(private readonly options: SandboxedPeerGuardOptions) {
     this.readTable = options.readTable ?? ((file) => readFile(`/proc/net/${file}`, 'utf8'));
     this.isHostAddress = options.isHostAddress ?? isAddressOfThisHost;
+    this.socketInode = options.socketInode ?? socketInodeOf;
   }
 
   /** Resolves true when the connection must be refused; undefined when it is allowed. */
@@ -65,25 +87,34 @@ export class SandboxedPeerGuard {
    * sending still leaves the request buffered), a row gone before the table was read, a
    * table that could not be read (out of descriptors). Only a peer on another host, which
    * has no row here, is let through unlooked-up.
+   *
+   * An owner found is trusted only if the connection it owns is still this one: a task can
+   * send a request and reset at once, and a process of another uid can then connect from the
+   * same address and port, so that the row found is the newcomer's. So the server's own row
+   * for that pair of ends is read afterwards, in a read of its own: it must be this socket
+   * (its inode). Once the task's connection is reset, its server socket is gone for good and
+   * cannot show up in a later read.
    */
   private async isSandboxedPeer(socket: Socket, ranges: readonly UidRange[]): Promise<boolean> {
     const { remoteAddress, remotePort, localAddress, localPort } = socket;
     if (remoteAddress === undefined || remotePort === undefined) return true;
     if (localAddress === undefined || localPort === undefined) return true;
+    const peer = { address: remoteAddress, port: remotePort };
+    const server = { address: localAddress, port: localPort };
+    const inode = this.socketInode(socket);
     // Every peer is looked up, not only loopback ones: a task may bind its socket to any of
     // the host's addresses. Each row is in a table of its own (tcp, tcp6).
-    const rows = peerSocketRows(
-      { address: remoteAddress, port: remotePort },
-      { address: localAddress, port: localPort },
-    );
-    for (const row of rows) {
-      let uid: number | undefined;
+    for (const row of peerSocketRows(peer, server)) {
       try {
-        uid = findSocketUid(await this.readTable(row.file), row);
+        const uid = findSocketUid(await this.readTable(row.file), row);
+        if (uid === undefined) continue;
+        if (ranges.some((range) => isInRange(range, uid))) return true;
+        const own = serverSocketRow(server, peer);
+        const ownInode = findSocketInode(await this.readTable(own.file), own);
+        return ownInode === undefined || ownInode !== (await inode);
       } catch {
         break;
       }
-      if (uid !== undefined) return ranges.some((range) => isInRange(range, uid));
     }
     // No owner established: refused when the peer is this host (only then could it be a task).
     return this.isHostAddress(remoteAddress);

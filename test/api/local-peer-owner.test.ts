@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { findSocketUid, peerSocketRows, procNetEndpoint } from '../../src/api/local-peer-owner.js';
+import {
+  findSocketUid,
+  peerSocketRows,
+  procNetEndpoint,
+  serverSocketRow,
+} from '../../src/api/local-peer-owner.js';
 import { SandboxedPeerGuard } from '../../src/api/sandboxed-peer-guard.js';
 
 await test('procNetEndpoint writes addresses as /proc/net/tcp{,6} does', () => {
@@ -117,6 +122,39 @@ await test('SandboxedPeerGuard', async (t) => {
       later.close();
     }
   });
+});
+
+await test('SandboxedPeerGuard trusts an owner only while the connection is still this socket', async () => {
+  const pair = await connectedPair();
+  try {
+    const { socket } = pair;
+    const peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const server = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    const [peerRow] = peerSocketRows(peer, server);
+    const serverRow = serverSocketRow(server, peer);
+    const line = (row: { local: string; remote: string }, uid: number, inode: number) =>
+      `   0: ${row.local} ${row.remote} 01 00000000:00000000 00:00000000 00000000 ${uid} 0 ${inode} 1`;
+    // A root-owned peer (another process that connected from the same address and port after
+    // a task's reset), and the server's row for that pair of ends with the given inode.
+    const guardWith = (serverLines: string[]) =>
+      new SandboxedPeerGuard({
+        exposedRanges: () => [{ base: 1_879_048_192, count: 65_536 }],
+        socketInode: () => Promise.resolve(4242),
+        readTable: (file) =>
+          Promise.resolve(
+            [
+              'header',
+              ...(file === peerRow?.file ? [line(peerRow, 0, 777)] : []),
+              ...(file === serverRow.file ? serverLines : []),
+            ].join('\n'),
+          ),
+      });
+    assert.equal(await guardWith([line(serverRow, 0, 4242)]).check(socket), false, 'this socket');
+    assert.equal(await guardWith([line(serverRow, 0, 5151)]).check(socket), true, 'a newer one');
+    assert.equal(await guardWith([]).check(socket), true, 'this socket is gone');
+  } finally {
+    pair.close();
+  }
 });
 
 await test('SandboxedPeerGuard fails closed for this host, stays open for other hosts', async () => {
