@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyListenOptions } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { buildApp } from './api/build-app.js';
@@ -33,6 +33,7 @@ import {
   readExposedRanges,
   SandboxExposure,
 } from './sandbox/sandbox-exposure.js';
+import { listenReclaimingPort } from './api/reclaim-listen-port.js';
 import { SandboxedPeerGuard } from './api/sandboxed-peer-guard.js';
 
 /**
@@ -160,6 +161,11 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
   const shutdown = new AbortController();
   // Every long-poll waiter and stream listens for shutdown; many at once is normal here.
   setMaxListeners(0, shutdown.signal);
+  /** Sandbox uids of this host whose tasks share its network: every runtime's, and ours. */
+  const exposedRanges = () => [
+    ...readExposedRanges(DEFAULT_EXPOSURE_DIR),
+    ...executor.exposedRanges(),
+  ];
   const app = buildApp({
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
@@ -171,10 +177,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
     shutdown: shutdown.signal,
     // Always, even where this runtime cannot sandbox: other runtimes on the host may.
     peerGuard: new SandboxedPeerGuard({
-      exposedRanges: () => [
-        ...readExposedRanges(DEFAULT_EXPOSURE_DIR),
-        ...executor.exposedRanges(),
-      ],
+      exposedRanges,
     }),
   });
   const watcher = new NotifyWatcher(notifyDir, (taskId, kind) => {
@@ -256,20 +259,34 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
           config.gcIntervalMs,
         ),
       );
-      await app.listen({ host: config.listenHost, port: config.listenPort });
+      if (config.listenFd !== undefined)
+        // Socket activation: the service manager holds the port across restarts (connections
+        // wait in its backlog), so no task can take it while the server is down.
+        await app.listen({ host: config.listenHost, fd: config.listenFd } as FastifyListenOptions);
+      else
+        await listenReclaimingPort(
+          async () => {
+            await app.listen({ host: config.listenHost, port: config.listenPort });
+          },
+          config.listenPort,
+          exposedRanges,
+          logger,
+        );
       const address = app.server.address();
-      const port =
-        typeof address === 'object' && address !== null ? address.port : config.listenPort;
+      const bound = typeof address === 'object' && address !== null ? address : undefined;
+      const port = bound?.port ?? config.listenPort;
+      const host = config.listenFd === undefined ? config.listenHost : (bound?.address ?? '');
       logger.info(
         {
-          host: config.listenHost,
+          host,
           port,
+          ...(config.listenFd === undefined ? {} : { socket_activation: true }),
           recovery,
           capabilities: { warnings: capabilities.warnings },
         },
         'execgo-runtime listening',
       );
-      return { host: config.listenHost, port, recovery };
+      return { host, port, recovery };
     },
     async stop() {
       tasks.startDraining();

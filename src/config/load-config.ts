@@ -100,6 +100,18 @@ export function parseListenAddr(addr: string): { host: string; port: number } {
   return { host, port };
 }
 
+/** The first descriptor a service manager passes (sd_listen_fds(3)'s SD_LISTEN_FDS_START). */
+const SD_LISTEN_FDS_START = 3;
+
+/**
+ * The socket systemd passed, if any: LISTEN_FDS sockets from descriptor 3 on, meant for the
+ * process whose pid LISTEN_PID names (a child that inherited the variables is not meant).
+ */
+function activatedSocket(env: NodeJS.ProcessEnv): number | undefined {
+  const isForUs = env.LISTEN_PID !== undefined && Number(env.LISTEN_PID) === process.pid;
+  return isForUs && Number(env.LISTEN_FDS) >= 1 ? SD_LISTEN_FDS_START : undefined;
+}
+
 /**
  * Builds the runtime configuration from flags with environment fallbacks (the only place the
  * server reads process.env), validates it once and freezes it.
@@ -168,6 +180,8 @@ export function loadConfig(
       env.EXECGO_RUNTIME_SHIM_PATH ??
       path.join(PACKAGE_ROOT, 'native/build/execgo-shim'),
   };
+  const listenFd = activatedSocket(env);
+  if (listenFd !== undefined) config.listenFd = listenFd;
   const memory = parseOptionalInteger('capacity-memory-bytes', capacityMemory);
   if (memory !== undefined) config.capacityMemoryBytes = memory;
   const pids = parseOptionalInteger('capacity-pids', capacityPids);

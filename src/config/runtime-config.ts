@@ -8,6 +8,11 @@ export interface RuntimeConfig {
   version: string;
   listenHost: string;
   listenPort: number;
+  /**
+   * A listening socket passed by a service manager (systemd socket activation: LISTEN_FDS for
+   * this pid), used instead of binding `listenHost:listenPort`; always descriptor 3.
+   */
+  listenFd?: number;
   /** Absolute. */
   dataDir: string;
   maxRunningTasks: number;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -12,6 +13,7 @@ import {
 } from '../../src/sandbox/sandbox-exposure.js';
 import { SANDBOX_IDENTITY_COUNT } from '../../src/sandbox/sandbox-identities.js';
 import {
+  eventually,
   startServerProcess,
   stopServerProcesses,
   type ServerProcess,
@@ -110,4 +112,55 @@ describe('the API guard across restarts', () => {
     const ended = await second.api.waitTerminal(taskId);
     assert.equal(ended.status, 'cancelled', describeStatus(ended));
   });
+
+  it('a task that took the API port while the server was down loses it at the next start', async (t) => {
+    const port = await freePort();
+    const first = await startServerProcess(['--listen-addr', `127.0.0.1:${port}`]);
+    servers.push(first);
+    const manifest = (
+      await first.api.request<CapabilityManifest>('GET', '/api/v1/runtime/capabilities')
+    ).body;
+    if (!manifest.sandbox.linux_sandbox) {
+      t.skip(
+        `linux_sandbox unavailable per the capability manifest: ${manifest.warnings.join('; ')}`,
+      );
+      return;
+    }
+    // Waits for the port to be free, then serves it as if it were the runtime.
+    const squat =
+      `const net=require('net');const go=()=>net.createServer((c)=>c.end('HTTP/1.1 200 OK\\r\\n\\r\\nfake'))` +
+      `.on('error',()=>setTimeout(go,10)).listen(${port},'127.0.0.1',()=>console.log('squatting'));go()`;
+    const taskId = await first.api.submit(
+      sandboxed(`exec ${process.execPath} -e "${squat}"`, {
+        namespaces: { mount: true, pid: true, uts: false, ipc: true, net: false },
+        limits: { wall_time_ms: 60_000 },
+      }),
+    );
+    await first.api.waitFor(taskId, (s) => s.status === 'running');
+    first.child.kill('SIGTERM');
+    await first.exited;
+    const stdoutLog = path.join(first.dataDir, 'tasks', taskId, 'stdout.log');
+    await eventually(() => fs.readFileSync(stdoutLog, 'utf8').includes('squatting'));
+
+    const second = await startServerProcess(['--listen-addr', `127.0.0.1:${port}`], {
+      dataDir: first.dataDir,
+    });
+    servers.push(second);
+    assert.ok(
+      second.logLines.some((line) => line.includes('a sandboxed task held the API port')),
+      second.logLines.join('\n'),
+    );
+    const ended = await second.api.waitTerminal(taskId);
+    assert.equal(ended.status, 'failed', describeStatus(ended));
+    assert.equal(ended.exit_signal, 9, describeStatus(ended));
+  });
 });
+
+/** A loopback port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
