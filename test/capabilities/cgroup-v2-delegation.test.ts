@@ -8,6 +8,7 @@ import type { CapabilityManifest } from '../../src/contract/runtime.js';
 import { killCgroup, listCgroupPids, readCgroupFile } from '../../src/sandbox/cgroup-files.js';
 import {
   eventually,
+  inCgroup,
   startServerProcess,
   stopServerProcesses,
   type ServerProcess,
@@ -101,7 +102,7 @@ describe('cgroup v2: a server in a delegated cgroup', { skip: reason }, () => {
   async function serveIn(cgroup: string, args: string[] = [], dataDir?: string) {
     const server = await startServerProcess(args, {
       ...(dataDir === undefined ? {} : { dataDir }),
-      inCgroup: cgroup,
+      launcher: inCgroup(cgroup),
     });
     servers.push(server);
     return server;

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import type { CapabilityManifest } from '../../src/contract/runtime.js';
 import {
   parseExposureNote,
@@ -71,27 +71,35 @@ function getAs(uid: number, baseUrl: string): Promise<string> {
   });
 }
 
+/** The contract's default namespaces: the task shares the host's network. */
+const SHARED_NETWORK = { mount: true, pid: true, uts: false, ipc: true, net: false };
+
 describe('the API guard across restarts', () => {
   const servers: ServerProcess[] = [];
   after(async () => {
     await stopServerProcesses(servers);
   });
 
-  it('a task started under one --sandbox-uid-base stays refused after a restart with another', async (t) => {
-    const first = await startServerProcess([]);
-    servers.push(first);
+  /** A server process; undefined (the test skipped, with the reason) when it cannot sandbox. */
+  async function startSandboxingServer(t: TestContext, args: string[]) {
+    const server = await startServerProcess(args);
+    servers.push(server);
     const manifest = (
-      await first.api.request<CapabilityManifest>('GET', '/api/v1/runtime/capabilities')
+      await server.api.request<CapabilityManifest>('GET', '/api/v1/runtime/capabilities')
     ).body;
-    if (!manifest.sandbox.linux_sandbox) {
-      t.skip(
-        `linux_sandbox unavailable per the capability manifest: ${manifest.warnings.join('; ')}`,
-      );
-      return;
-    }
+    if (manifest.sandbox.linux_sandbox) return server;
+    t.skip(
+      `linux_sandbox unavailable per the capability manifest: ${manifest.warnings.join('; ')}`,
+    );
+    return undefined;
+  }
+
+  it('a task started under one --sandbox-uid-base stays refused after a restart with another', async (t) => {
+    const first = await startSandboxingServer(t, []);
+    if (first === undefined) return;
     const taskId = await first.api.submit(
       sandboxed('id -u; exec sleep 60', {
-        namespaces: { mount: true, pid: true, uts: false, ipc: true, net: false },
+        namespaces: SHARED_NETWORK,
       }),
     );
     const running = await first.api.waitFor(taskId, (s) => /^\d+\n/.test(s.stdout ?? ''));
@@ -115,24 +123,15 @@ describe('the API guard across restarts', () => {
 
   it('a task that took the API port while the server was down loses it at the next start', async (t) => {
     const port = await freePort();
-    const first = await startServerProcess(['--listen-addr', `127.0.0.1:${port}`]);
-    servers.push(first);
-    const manifest = (
-      await first.api.request<CapabilityManifest>('GET', '/api/v1/runtime/capabilities')
-    ).body;
-    if (!manifest.sandbox.linux_sandbox) {
-      t.skip(
-        `linux_sandbox unavailable per the capability manifest: ${manifest.warnings.join('; ')}`,
-      );
-      return;
-    }
+    const first = await startSandboxingServer(t, ['--listen-addr', `127.0.0.1:${port}`]);
+    if (first === undefined) return;
     // Waits for the port to be free, then serves it as if it were the runtime.
     const squat =
       `const net=require('net');const go=()=>net.createServer((c)=>c.end('HTTP/1.1 200 OK\\r\\n\\r\\nfake'))` +
       `.on('error',()=>setTimeout(go,10)).listen(${port},'127.0.0.1',()=>console.log('squatting'));go()`;
     const taskId = await first.api.submit(
       sandboxed(`exec ${process.execPath} -e "${squat}"`, {
-        namespaces: { mount: true, pid: true, uts: false, ipc: true, net: false },
+        namespaces: SHARED_NETWORK,
         limits: { wall_time_ms: 60_000 },
       }),
     );

@@ -208,18 +208,17 @@ export async function startServerProcess(
     dataDir?: string;
     env?: NodeJS.ProcessEnv;
     timeoutMs?: number;
-    /** A cgroup v2 directory the server runs in from its first instruction (as systemd does). */
-    inCgroup?: string;
+    /**
+     * A program (and its arguments) that sets something up and then execs the server, which
+     * follows as further arguments (node, the CLI, `serve`, …): same pid, prepared as a service
+     * manager would prepare it. See `inCgroup`.
+     */
+    launcher?: readonly string[];
   } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? makeDataDir();
-  // The shell joins the cgroup and then becomes the server (exec): same pid, placed before start.
-  const placed =
-    options.inCgroup === undefined
-      ? []
-      : ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', options.inCgroup];
   const [program, ...programArgs] = [
-    ...placed,
+    ...(options.launcher ?? []),
     process.execPath,
     BIN,
     'serve',
@@ -265,6 +264,11 @@ export async function startServerProcess(
     });
   });
   return { child, api: new ApiClient(`http://127.0.0.1:${port}`), port, dataDir, exited, logLines };
+}
+
+/** A launcher (startServerProcess) that runs the server in a cgroup v2 directory from its start. */
+export function inCgroup(dir: string): string[] {
+  return ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', dir];
 }
 
 /**
