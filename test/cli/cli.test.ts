@@ -209,8 +209,11 @@ describe('wait across a server restart', () => {
       shell(`while [ ! -e ${go} ]; do sleep 0.05; done; echo done`),
     );
     const waiting = runCli(['wait', id, '--server', first.api.baseUrl]);
+    // A deadline, not a timing: a CLI start takes ~8 s in the emulated cgroup v2 VM (test/vm).
     await eventually(
       async () => (await first.api.metric('execgo_runtime_open_long_polls{kind="wait"}')) === 1,
+      60_000,
+      'the CLI to open its long poll',
     );
     first.child.kill('SIGTERM'); // the task keeps running under its supervisor
     await first.exited;
