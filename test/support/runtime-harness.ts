@@ -207,6 +207,7 @@ export async function startServerProcess(
   options: {
     dataDir?: string;
     env?: NodeJS.ProcessEnv;
+    /** How long to wait for the server to listen before failing (a deadline, not a timing). */
     timeoutMs?: number;
     /**
      * A program (and its arguments) that sets something up and then execs the server, which
@@ -244,7 +245,7 @@ export async function startServerProcess(
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`server did not start: ${stderr.join('')}`)),
-      options.timeoutMs ?? 20_000,
+      options.timeoutMs ?? 60_000,
     );
     lines.on('line', (line) => {
       logLines.push(line);

@@ -1,8 +1,8 @@
 #!/bin/sh
 # PID 1 of the cgroup v2 VM (after the initramfs switched to the host's root, read-only with a
 # tmpfs overlay): mounts a pure cgroup v2 hierarchy, runs the test files, records the result
-# in /job and powers off. Output goes to /job/guest.log. A test that hangs fails after 5 min
-# (--test-timeout) instead of holding the VM until the runner's timeout.
+# in /job and powers off. Output goes to /job/guest.log. A test that hangs fails after
+# EXECGO_VM_TEST_TIMEOUT_MS (--test-timeout) instead of holding the VM until the runner's timeout.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 exec > /job/guest.log 2>&1
 mount -t proc proc /proc
@@ -17,7 +17,7 @@ ip link set lo up
 echo "guest: $(uname -r), cgroup v2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 cd "$(cat /job/repo)"
 # shellcheck disable=SC2046 # one file name per line
-node --test --test-timeout=300000 --test-concurrency="$(cat /job/concurrency)" $(cat /job/tests)
+node --test --test-timeout="$(cat /job/test-timeout-ms)" --test-concurrency="$(cat /job/concurrency)" $(cat /job/tests)
 echo $? > /job/rc
 sync
 echo o > /proc/sysrq-trigger

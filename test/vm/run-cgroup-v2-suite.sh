@@ -6,7 +6,9 @@
 #
 #   test/vm/run-cgroup-v2-suite.sh [test files under dist/test...]   (default: cgroup tests)
 #
-# EXECGO_VM_TEST_CONCURRENCY (default 1) is node --test's concurrency in the guest;
+# EXECGO_VM_TEST_CONCURRENCY (default 1) is node --test's concurrency in the guest,
+# EXECGO_VM_TEST_TIMEOUT_MS (default 300000) its --test-timeout (under TCG a test file runs
+# 10-30x slower than on the host: the whole suite takes ~20 min at concurrency 2);
 # EXECGO_VM_TIMEOUT_S (default 2400) bounds the VM's run; EXECGO_VM_KERNEL picks the kernel.
 #
 # Needs qemu-system-x86_64, a Debian kernel in /boot with its modules, and busybox (static):
@@ -57,6 +59,7 @@ cp "$REPO/test/vm/guest-run.sh" "$JOB/guest-run.sh"
 printf '%s\n' "$REPO" > "$JOB/repo"
 printf '%s\n' "$@" > "$JOB/tests"
 printf '%s\n' "${EXECGO_VM_TEST_CONCURRENCY:-1}" > "$JOB/concurrency"
+printf '%s\n' "${EXECGO_VM_TEST_TIMEOUT_MS:-300000}" > "$JOB/test-timeout-ms"
 
 ACCEL=tcg
 if [ -w /dev/kvm ] && grep -qE 'vmx|svm' /proc/cpuinfo; then ACCEL=kvm; fi
