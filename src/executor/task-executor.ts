@@ -100,11 +100,11 @@ export class TaskExecutor {
    * A running task that is sandboxed but shares the host's network is noted until it ends,
    * host-wide before its program can start (sandbox-exposure.ts).
    */
-  private noteNetworked(record: TaskRecord, uid: number | undefined): void {
+  private noteNetworked(record: TaskRecord, uid: number | undefined): boolean {
     const sandbox = record.plan.effective_sandbox;
-    if (sandbox.profile !== 'linux_sandbox' || sandbox.namespaces.net) return;
+    if (sandbox.profile !== 'linux_sandbox' || sandbox.namespaces.net) return false;
     this.networked.set(record.taskId, uid);
-    this.noteExposure();
+    return true;
   }
 
   /**
@@ -129,16 +129,13 @@ export class TaskExecutor {
    * and a fork per slot: ~10 ms).
    */
   start(): void {
-    try {
-      this.deps.exposure?.clearStale();
-    } catch (error) {
-      this.deps.logger.warn({ err: error }, 'could not clear an old sandbox exposure note');
-    }
     for (const record of this.deps.store.listRunning()) {
       const uid = record.launch?.sandboxUid;
       this.noteNetworked(record, uid);
       if (uid !== undefined) this.identities.adopt(record.taskId, uid);
     }
+    // One write: the note of an earlier run is replaced (or removed), never absent meanwhile.
+    this.noteExposure();
     this.launcherOrCreate();
   }
 
@@ -195,7 +192,7 @@ export class TaskExecutor {
         record.plan.effective_sandbox.profile === 'linux_sandbox'
           ? this.identities.acquire(record.taskId)
           : undefined;
-      this.noteNetworked(record, identity?.uid);
+      if (this.noteNetworked(record, identity?.uid)) this.noteExposure();
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups, identity);
       const acquired = this.launcherOrCreate().acquire(
         {

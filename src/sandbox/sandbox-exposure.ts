@@ -30,8 +30,8 @@ export function isInRange(range: UidRange, uid: number): boolean {
  */
 export class SandboxExposure {
   private readonly file: string;
-  /** What the note holds now ('' when there is none). */
-  private noted = '';
+  /** What the note holds now ('' when there is none); undefined until first set. */
+  private noted: string | undefined;
 
   constructor(
     private readonly dir: string,
@@ -43,7 +43,10 @@ export class SandboxExposure {
   /**
    * Notes the uid ranges of this runtime's exposed tasks, or clears the note when there are
    * none (idempotent; an I/O error is thrown). The note is replaced whole (temp file and
-   * rename), so a reader never sees it half written.
+   * rename), so a reader never sees it half written. The first call also replaces or removes
+   * a note an earlier run of this runtime left: at start-up it is called once, with the
+   * re-attached tasks' ranges, so that the note never disappears while their tasks run (a
+   * removal followed by a rewrite left a gap another runtime's guard could fall into).
    */
   set(ranges: readonly UidRange[]): void {
     const text = ranges.map((range) => `${range.base} ${range.count}\n`).join('');
@@ -56,12 +59,6 @@ export class SandboxExposure {
       fs.renameSync(temp, this.file);
     }
     this.noted = text;
-  }
-
-  /** Forgets a note of this runtime left by an earlier run (start-up, before set()). */
-  clearStale(): void {
-    fs.rmSync(this.file, { force: true });
-    this.noted = '';
   }
 }
 

@@ -53,6 +53,23 @@ describe('sandbox exposure notes', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("an earlier run's note is replaced in place by the first set, or removed if none runs", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-exposure-'));
+    try {
+      const file = path.join(dir, 'rt-test');
+      fs.writeFileSync(file, '100000 10\n');
+      const inode = fs.statSync(file).ino;
+      // The re-attached tasks' ranges replace it by rename: it never disappears meanwhile.
+      new SandboxExposure(dir, 'rt-test').set([{ base: 100_000, count: 10 }]);
+      assert.deepEqual(readExposedRanges(dir), [{ base: 100_000, count: 10 }]);
+      assert.notEqual(fs.statSync(file).ino, inode, 'replaced, not left as it was');
+      new SandboxExposure(dir, 'rt-test').set([]);
+      assert.equal(fs.existsSync(file), false, 'no task runs: removed');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 /** Does a GET of the task list as `uid`, as a task running as that uid would; the status. */
