@@ -1,9 +1,9 @@
 import { fstat } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import type { Socket } from 'node:net';
 import type { onRequestHookHandler } from 'fastify';
 import { isInRange, type UidRange } from '../sandbox/sandbox-exposure.js';
+import { isAddressOfThisHost } from './host-addresses.js';
 import {
   findSocketInode,
   findSocketUid,
@@ -30,16 +30,6 @@ export function socketInodeOf(socket: Socket): Promise<number | undefined> {
   return new Promise((resolve) => {
     fstat(fd, (error, stats) => resolve(error === null ? stats.ino : undefined));
   });
-}
-
-/** Whether `address` is one of this host's own (loopback included), as a peer would show it. */
-export function isAddressOfThisHost(address: string): boolean {
-  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
-  if (plain.startsWith('127.') || plain === '::1') return true;
-  const bare = plain.split('%')[0];
-  return Object.values(os.networkInterfaces()).some((entries) =>
-    (entries ?? []).some((entry) => entry.address.split('%')[0] === bare),
-  );
 }
 
 /**
