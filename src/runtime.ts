@@ -269,7 +269,10 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
             await app.listen({ host: config.listenHost, port: config.listenPort });
           },
           config.listenPort,
-          exposedRanges,
+          {
+            exposedRanges,
+            killTasksRunningAs: (uids) => executor.killTasksRunningAs(uids),
+          },
           logger,
         );
       const address = app.server.address();

@@ -9,6 +9,7 @@ import { sandboxBaseEnv, sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
 import { buildProgramInvocation } from '../sandbox/task-command.js';
 import type { CreatedCgroups, TaskCgroups } from '../sandbox/task-cgroups.js';
+import { killCgroup } from '../sandbox/cgroup-files.js';
 import { isInRange, type SandboxExposure, type UidRange } from '../sandbox/sandbox-exposure.js';
 import {
   SANDBOX_IDENTITY_COUNT,
@@ -94,6 +95,22 @@ export class TaskExecutor {
     for (const uid of new Set(this.networked.values()))
       if (uid !== undefined && !isInRange(own, uid)) ranges.push({ base: uid, count: 1 });
     return ranges;
+  }
+
+  /**
+   * Kills every running task that runs as one of these sandbox uids, its whole cgroup, at
+   * once (start-up: a task holding the API port, reclaim-listen-port.ts). The shim then
+   * reports a death by SIGKILL as usual. Returns their ids.
+   */
+  killTasksRunningAs(uids: ReadonlySet<number>): string[] {
+    const killed: string[] = [];
+    for (const record of this.deps.store.listRunning()) {
+      const uid = record.launch?.sandboxUid;
+      if (uid === undefined || !uids.has(uid)) continue;
+      for (const dir of record.launch?.cgroupDirs ?? []) killCgroup(dir);
+      killed.push(record.taskId);
+    }
+    return killed;
   }
 
   /**

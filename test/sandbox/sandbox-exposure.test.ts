@@ -13,7 +13,6 @@ import {
 } from '../../src/sandbox/sandbox-exposure.js';
 import { SANDBOX_IDENTITY_COUNT } from '../../src/sandbox/sandbox-identities.js';
 import {
-  eventually,
   startServerProcess,
   stopServerProcesses,
   type ServerProcess,
@@ -138,38 +137,77 @@ describe('the API guard across restarts', () => {
     assert.equal(ended.status, 'cancelled', describeStatus(ended));
   });
 
-  it('a task that took the API port while the server was down loses it at the next start', async (t) => {
-    const port = await freePort();
-    const first = await startSandboxingServer(t, ['--listen-addr', `127.0.0.1:${port}`]);
-    if (first === undefined) return;
-    // Waits for the port to be free, then serves it as if it were the runtime.
-    const squat =
-      `const net=require('net');const go=()=>net.createServer((c)=>c.end('HTTP/1.1 200 OK\\r\\n\\r\\nfake'))` +
-      `.on('error',()=>setTimeout(go,10)).listen(${port},'127.0.0.1',()=>console.log('squatting'));go()`;
-    const taskId = await first.api.submit(
-      sandboxed(`exec ${process.execPath} -e "${squat}"`, {
-        namespaces: SHARED_NETWORK,
-        limits: { wall_time_ms: 60_000 },
-      }),
-    );
-    await first.api.waitFor(taskId, (s) => s.status === 'running');
-    first.child.kill('SIGTERM');
-    await first.exited;
-    const stdoutLog = path.join(first.dataDir, 'tasks', taskId, 'stdout.log');
-    await eventually(() => fs.readFileSync(stdoutLog, 'utf8').includes('squatting'));
+  /**
+   * Squatters (python3 scripts, the port in SQUAT_PORT): each takes the port once it is free,
+   * prints `squatting` and stays.
+   */
+  const SQUATTERS: Record<string, string> = {
+    'listens on it': 'listen()',
+    // A socket bound without listening is in none of the kernel's socket tables.
+    'binds it without listening': '',
+    // The leader exits alone (SYS_exit), a thread keeps the socket: /proc/<pid>/fd is empty.
+    'listens from a thread whose leader exited': 'listen()\nLEADER_EXITS = True',
+  };
+  const squatScript = (take: string) =>
+    [
+      'import ctypes, os, socket, threading, time',
+      'LEADER_EXITS = False',
+      's = socket.socket()',
+      'while True:',
+      '    try:',
+      "        s.bind(('127.0.0.1', int(os.environ['SQUAT_PORT'])))",
+      '        break',
+      '    except OSError:',
+      '        time.sleep(0.01)',
+      ...take
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => (line === 'listen()' ? 's.listen()' : line)),
+      "print('squatting', flush=True)",
+      'if LEADER_EXITS:',
+      '    threading.Thread(target=lambda: time.sleep(600)).start()',
+      '    ctypes.CDLL(None).syscall(60, 0)',
+      'time.sleep(600)',
+    ].join('\n');
 
-    const second = await startServerProcess(['--listen-addr', `127.0.0.1:${port}`], {
-      dataDir: first.dataDir,
+  for (const [how, take] of Object.entries(SQUATTERS))
+    it(`a task that ${how} the API port while the server is down loses it at the next start`, async (t) => {
+      // The port the next server starts on. The first server never uses it: a port it served
+      // keeps its closed connections in TIME_WAIT for a minute, and only a socket with
+      // SO_REUSEADDR (as Node's) could bind it meanwhile; a bind-only squatter has none.
+      const port = await freePort();
+      const first = await startSandboxingServer(t, []);
+      if (first === undefined) return;
+      {
+        const taskId = await first.api.submit({
+          execution: {
+            kind: 'script',
+            interpreter: ['python3'],
+            script: squatScript(take),
+            env: { SQUAT_PORT: String(port) },
+          },
+          sandbox: { profile: 'linux_sandbox', namespaces: SHARED_NETWORK },
+          policy: { capability_mode: 'strict' },
+          limits: { wall_time_ms: 60_000 },
+        });
+        await first.api.waitFor(taskId, (s) => s.stdout.includes('squatting'));
+        first.child.kill('SIGTERM');
+        await first.exited;
+
+        const second = await startServerProcess(['--listen-addr', `127.0.0.1:${port}`], {
+          dataDir: first.dataDir,
+        });
+        servers.push(second);
+        const reclaimed = second.logLines.find((line) =>
+          line.includes('a sandboxed task held the API port'),
+        );
+        assert.ok(reclaimed?.includes(taskId), second.logLines.join('\n'));
+        assert.equal((await second.api.request('GET', '/readyz')).status, 200);
+        const ended = await second.api.waitTerminal(taskId);
+        assert.equal(ended.status, 'failed', describeStatus(ended));
+        assert.equal(ended.exit_signal, 9, describeStatus(ended));
+      }
     });
-    servers.push(second);
-    assert.ok(
-      second.logLines.some((line) => line.includes('a sandboxed task held the API port')),
-      second.logLines.join('\n'),
-    );
-    const ended = await second.api.waitTerminal(taskId);
-    assert.equal(ended.status, 'failed', describeStatus(ended));
-    assert.equal(ended.exit_signal, 9, describeStatus(ended));
-  });
 });
 
 /** A loopback port that was free a moment ago. */
