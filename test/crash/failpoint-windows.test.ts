@@ -214,7 +214,13 @@ describe('crash windows (failpoints)', () => {
     assert.equal(slow.error?.code, 'timeout');
     // Measured from the original start (kept across the restart), not from the restart.
     assert.equal(slow.started_at, slowBefore.started_at);
-    assert.equal(recoveredActions(await getEvents(second.api, 'slow'))[0], 'reattached');
+    // Re-attached here; where a server start takes longer than its 2 s (the emulated cgroup v2
+    // VM: ~10 s), the shim's timer fired while no server ran and the outcome is the record's.
+    assert.ok(
+      ['reattached', 'finished_from_record'].includes(
+        recoveredActions(await getEvents(second.api, 'slow'))[0] ?? '',
+      ),
+    );
     await stopServer(second);
     assert.deepEqual(await waitNoMarkedProcesses([MARK, dataDir]), []);
   });
