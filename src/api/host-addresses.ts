@@ -1,15 +1,7 @@
-import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
+import { readText } from '../capabilities/probe-host.js';
 import { procNetEndpoint } from './local-peer-owner.js';
-
-function readProc(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 /** IPv4 addresses the kernel delivers locally: the `/32 host LOCAL` leaves of fib_trie. */
 export function parseLocalIpv4(fibTrie: string): Set<string> {
@@ -54,9 +46,9 @@ export function isAddressOfThisHost(address: string): boolean {
   const plain = (address.startsWith('::ffff:') ? address.slice(7) : address).split('%')[0] ?? '';
   if (plain.startsWith('127.') || plain === '::1') return true;
   if (net.isIPv4(plain)) {
-    if (parseLocalIpv4(readProc('/proc/net/fib_trie')).has(plain)) return true;
+    if (parseLocalIpv4(readText('/proc/net/fib_trie')).has(plain)) return true;
   } else if (net.isIPv6(plain)) {
-    if (parseIpv6Addresses(readProc('/proc/net/if_inet6')).has(ipv6Hex(plain))) return true;
+    if (parseIpv6Addresses(readText('/proc/net/if_inet6')).has(ipv6Hex(plain))) return true;
   }
   // Where /proc says nothing (another OS, a restricted /proc): what the interfaces list says.
   return Object.values(os.networkInterfaces()).some((entries) =>

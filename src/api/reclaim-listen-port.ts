@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { Logger } from 'pino';
+import { readText } from '../capabilities/probe-host.js';
 import { isInRange, type UidRange } from '../sandbox/sandbox-exposure.js';
 
 /** A socket of the kernel's tables that holds the port: its owner and inode. */
@@ -35,14 +36,6 @@ export function findPortHolders(tables: readonly string[], port: number): PortHo
   return holders;
 }
 
-function readProc(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 function listDir(dir: string): string[] {
   try {
     return fs.readdirSync(dir);
@@ -52,16 +45,21 @@ function listDir(dir: string): string[] {
 }
 
 function processUid(pid: string): number | undefined {
-  const uid = /^Uid:\s+(\d+)/m.exec(readProc(`/proc/${pid}/status`))?.[1];
+  const uid = /^Uid:\s+(\d+)/m.exec(readText(`/proc/${pid}/status`))?.[1];
   return uid === undefined ? undefined : Number(uid);
 }
 
-/** A process's network namespace; through a thread when its leader exited alone. */
+/**
+ * A process's /proc directory and those of its threads: a process whose leader exited alone
+ * (raw SYS_exit) shows no descriptors and no namespaces there, only under its threads'.
+ */
+function processDirs(pid: string): string[] {
+  return [`/proc/${pid}`, ...listDir(`/proc/${pid}/task`).map((t) => `/proc/${pid}/task/${t}`)];
+}
+
+/** A process's network namespace. */
 function netNamespaceOf(pid: string): string | undefined {
-  for (const dir of [
-    `/proc/${pid}`,
-    ...listDir(`/proc/${pid}/task`).map((t) => `/proc/${pid}/task/${t}`),
-  ])
+  for (const dir of processDirs(pid))
     try {
       return fs.readlinkSync(`${dir}/ns/net`);
     } catch {
@@ -70,17 +68,10 @@ function netNamespaceOf(pid: string): string | undefined {
   return undefined;
 }
 
-/**
- * The socket inodes a process holds, through any of its threads: a process whose leader
- * exited alone shows no descriptors under /proc/<pid>/fd, only under its threads'.
- */
+/** The socket inodes a process holds, through any of its threads. */
 function socketInodesOf(pid: string): Set<number> {
   const inodes = new Set<number>();
-  const fdDirs = [
-    `/proc/${pid}/fd`,
-    ...listDir(`/proc/${pid}/task`).map((t) => `/proc/${pid}/task/${t}/fd`),
-  ];
-  for (const dir of fdDirs)
+  for (const dir of processDirs(pid).map((d) => `${d}/fd`))
     for (const fd of listDir(dir)) {
       try {
         const inode = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`${dir}/${fd}`))?.[1];
@@ -96,7 +87,7 @@ function socketInodesOf(pid: string): Set<number> {
 function listedSocketInodes(): Set<number> {
   const inodes = new Set<number>();
   for (const table of SOCKET_TABLES)
-    for (const line of readProc(`/proc/net/${table}`).split('\n'))
+    for (const line of readText(`/proc/net/${table}`).split('\n'))
       for (const field of line.trim().split(/\s+/))
         if (/^\d{4,}$/.test(field)) inodes.add(Number(field));
   return inodes;
@@ -110,7 +101,7 @@ function listedSocketInodes(): Set<number> {
 function findSquatters(port: number, ranges: readonly UidRange[]): Map<number, number> {
   const isSandboxed = (uid: number | undefined) =>
     uid !== undefined && ranges.some((range) => isInRange(range, uid));
-  const holders = findPortHolders([readProc('/proc/net/tcp'), readProc('/proc/net/tcp6')], port);
+  const holders = findPortHolders([readText('/proc/net/tcp'), readText('/proc/net/tcp6')], port);
   const wanted = new Set(holders.filter((h) => isSandboxed(h.uid)).map((h) => h.inode));
   const isInvisible = holders.length === 0;
   const listed = isInvisible ? listedSocketInodes() : new Set<number>();
