@@ -271,7 +271,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
           config.listenPort,
           {
             exposedRanges,
-            killTasksRunningAs: (uids) => executor.killTasksRunningAs(uids),
+            killNetworkedTasks: () => executor.killNetworkedTasks(),
           },
           logger,
         );

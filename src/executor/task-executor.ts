@@ -98,15 +98,14 @@ export class TaskExecutor {
   }
 
   /**
-   * Kills every running task that runs as one of these sandbox uids, its whole cgroup, at
-   * once (start-up: a task holding the API port, reclaim-listen-port.ts). The shim then
-   * reports a death by SIGKILL as usual. Returns their ids.
+   * Kills every running sandboxed task that shares the host's network, its whole cgroup, at
+   * once (start-up: the API port was taken, reclaim-listen-port.ts). Each shim then reports a
+   * death by SIGKILL as usual. Returns their ids.
    */
-  killTasksRunningAs(uids: ReadonlySet<number>): string[] {
+  killNetworkedTasks(): string[] {
     const killed: string[] = [];
     for (const record of this.deps.store.listRunning()) {
-      const uid = record.launch?.sandboxUid;
-      if (uid === undefined || !uids.has(uid)) continue;
+      if (!this.networked.has(record.taskId)) continue;
       for (const dir of record.launch?.cgroupDirs ?? []) killCgroup(dir);
       killed.push(record.taskId);
     }

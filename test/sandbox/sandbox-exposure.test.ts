@@ -147,6 +147,9 @@ describe('the API guard across restarts', () => {
     'binds it without listening': '',
     // The leader exits alone (SYS_exit), a thread keeps the socket: /proc/<pid>/fd is empty.
     'listens from a thread whose leader exited': 'listen()\nLEADER_EXITS = True',
+    // The bound socket is in flight through a unix socket: no process holds a descriptor.
+    'binds it and passes it through a unix socket':
+      'a, b = socket.socketpair()\nsocket.send_fds(a, [b"s"], [s.fileno()])\ns.close()',
   };
   const squatScript = (take: string) =>
     [
@@ -178,36 +181,61 @@ describe('the API guard across restarts', () => {
       const port = await freePort();
       const first = await startSandboxingServer(t, []);
       if (first === undefined) return;
-      {
-        const taskId = await first.api.submit({
-          execution: {
-            kind: 'script',
-            interpreter: ['python3'],
-            script: squatScript(take),
-            env: { SQUAT_PORT: String(port) },
-          },
-          sandbox: { profile: 'linux_sandbox', namespaces: SHARED_NETWORK },
-          policy: { capability_mode: 'strict' },
-          limits: { wall_time_ms: 60_000 },
-        });
-        await first.api.waitFor(taskId, (s) => s.stdout.includes('squatting'));
-        first.child.kill('SIGTERM');
-        await first.exited;
+      const taskId = await first.api.submit({
+        execution: {
+          kind: 'script',
+          interpreter: ['python3'],
+          script: squatScript(take),
+          env: { SQUAT_PORT: String(port) },
+        },
+        sandbox: { profile: 'linux_sandbox', namespaces: SHARED_NETWORK },
+        policy: { capability_mode: 'strict' },
+        limits: { wall_time_ms: 60_000 },
+      });
+      await first.api.waitFor(taskId, (s) => s.stdout.includes('squatting'));
+      first.child.kill('SIGTERM');
+      await first.exited;
 
-        const second = await startServerProcess(['--listen-addr', `127.0.0.1:${port}`], {
-          dataDir: first.dataDir,
-        });
-        servers.push(second);
-        const reclaimed = second.logLines.find((line) =>
-          line.includes('a sandboxed task held the API port'),
-        );
-        assert.ok(reclaimed?.includes(taskId), second.logLines.join('\n'));
-        assert.equal((await second.api.request('GET', '/readyz')).status, 200);
-        const ended = await second.api.waitTerminal(taskId);
-        assert.equal(ended.status, 'failed', describeStatus(ended));
-        assert.equal(ended.exit_signal, 9, describeStatus(ended));
-      }
+      const second = await startServerProcess(['--listen-addr', `127.0.0.1:${port}`], {
+        dataDir: first.dataDir,
+      });
+      servers.push(second);
+      const reclaimed = second.logLines.find((line) =>
+        line.includes('the API port was taken while sandboxed tasks shared the host network'),
+      );
+      assert.ok(reclaimed?.includes(taskId), second.logLines.join('\n'));
+      assert.equal((await second.api.request('GET', '/readyz')).status, 200);
+      const ended = await second.api.waitTerminal(taskId);
+      assert.equal(ended.status, 'failed', describeStatus(ended));
+      assert.equal(ended.exit_signal, 9, describeStatus(ended));
     });
+
+  it('a port a real server listens on fails the start and kills no task', async (t) => {
+    const first = await startSandboxingServer(t, []);
+    if (first === undefined) return;
+    const taskId = await first.api.submit(
+      sandboxed('echo ready; exec sleep 60', { namespaces: SHARED_NETWORK }),
+    );
+    await first.api.waitFor(taskId, (s) => s.stdout.includes('ready'));
+    first.child.kill('SIGTERM');
+    await first.exited;
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = other.address() as net.AddressInfo;
+      await assert.rejects(
+        startServerProcess(['--listen-addr', `127.0.0.1:${port}`], { dataDir: first.dataDir }),
+        /EADDRINUSE/,
+      );
+      const third = await startServerProcess([], { dataDir: first.dataDir });
+      servers.push(third);
+      assert.equal((await third.api.status(taskId)).status, 'running', 'the task was spared');
+      await third.api.request('POST', `/api/v1/tasks/${taskId}/kill`, { body: {} });
+      await third.api.waitTerminal(taskId);
+    } finally {
+      other.close();
+    }
+  });
 });
 
 /** A loopback port that was free a moment ago. */
