@@ -88,20 +88,37 @@ export function serverSocketRow(server: Endpoint, peer: Endpoint): PeerSocketRow
   return { file: local.file, local: local.text, remote: procNetEndpoint(peer).text };
 }
 
-/** The fields of `row` in a /proc/net/tcp{,6} table, if it is there. */
-function findRow(table: string, row: PeerSocketRow): string[] | undefined {
+/** One socket of a /proc/net/tcp{,6} table: its ends as the table writes them, state and owner. */
+export interface SocketTableRow {
+  local: string;
+  remote: string;
+  /** Hex TCP state: `0A` is LISTEN. */
+  state: string;
+  uid: number;
+  /** 0 for a socket no process holds any more (FIN_WAIT2/TIME_WAIT remnants). */
+  inode: number;
+}
+
+/** The rows of a /proc/net/tcp{,6} table (the header line is skipped). */
+export function parseSocketTable(table: string): SocketTableRow[] {
+  const rows: SocketTableRow[] = [];
   // "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …"
   for (const line of table.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[1] === row.local && fields[2] === row.remote) return fields;
+    const [, local, remote, state, , , , uid, , inode] = line.trim().split(/\s+/);
+    if (local === undefined || remote === undefined || state === undefined) continue;
+    if (!/^\d+$/.test(uid ?? '') || !/^\d+$/.test(inode ?? '')) continue;
+    rows.push({ local, remote, state, uid: Number(uid), inode: Number(inode) });
   }
-  return undefined;
+  return rows;
+}
+
+function findRow(table: string, row: PeerSocketRow): SocketTableRow | undefined {
+  return parseSocketTable(table).find((r) => r.local === row.local && r.remote === row.remote);
 }
 
 /** The inode column of `row` (the socket's inode, as fstat of its descriptor shows it). */
 export function findSocketInode(table: string, row: PeerSocketRow): number | undefined {
-  const inode = findRow(table, row)?.[9];
-  return inode === undefined ? undefined : Number(inode);
+  return findRow(table, row)?.inode;
 }
 
 /**
@@ -111,6 +128,6 @@ export function findSocketInode(table: string, row: PeerSocketRow): number | und
  * uid 0 and inode 0: that 0 is no owner, so such a row counts as unknown.
  */
 export function findSocketUid(table: string, row: PeerSocketRow): number | undefined {
-  const fields = findRow(table, row);
-  return fields === undefined || fields[9] === '0' ? undefined : Number(fields[7]);
+  const found = findRow(table, row);
+  return found === undefined || found.inode === 0 ? undefined : found.uid;
 }

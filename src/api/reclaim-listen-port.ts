@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { readText } from '../capabilities/probe-host.js';
 import { isInRange, type UidRange } from '../sandbox/sandbox-exposure.js';
+import { parseSocketTable } from './local-peer-owner.js';
 
 /** What a start needs to take its port back from sandboxed tasks. */
 export interface PortReclaim {
@@ -24,15 +25,15 @@ export function hasForeignListener(
   ranges: readonly UidRange[],
 ): boolean {
   const portHex = port.toString(16).toUpperCase().padStart(4, '0');
-  for (const table of tables)
-    for (const line of table.split('\n')) {
-      // "sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode …"
-      const fields = line.trim().split(/\s+/);
-      if (fields[1]?.split(':')[1] !== portHex || fields[3] !== LISTEN_STATE) continue;
-      const uid = Number(fields[7]);
-      if (fields[9] !== '0' && !ranges.some((range) => isInRange(range, uid))) return true;
-    }
-  return false;
+  return tables
+    .flatMap(parseSocketTable)
+    .some(
+      (row) =>
+        row.state === LISTEN_STATE &&
+        row.local.split(':')[1] === portHex &&
+        row.inode !== 0 &&
+        !ranges.some((range) => isInRange(range, row.uid)),
+    );
 }
 
 /** SIGKILLs every process running as a uid of these ranges; their pids. */

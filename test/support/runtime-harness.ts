@@ -151,11 +151,7 @@ export async function startTestRuntime(
     dataDir,
     stop: async () => {
       await runtime.stop();
-      removeRuntimeCgroups(config.dataDir);
-      // Its tasks are gone now: so is its note that sandboxed tasks share the network.
-      fs.rmSync(path.join(DEFAULT_EXPOSURE_DIR, nameRuntimeCgroup(config.dataDir)), {
-        force: true,
-      });
+      removeRuntimeLeftovers(config.dataDir);
     },
   };
 }
@@ -163,9 +159,12 @@ export async function startTestRuntime(
 /**
  * After a runtime stopped: kills what is left in its task cgroups (tasks still running when a
  * test ended; a stopping runtime leaves them to their supervisors by design) and removes the
- * cgroups, so no test leaves processes or cgroups behind on the host. Default cgroup root only.
+ * cgroups, so no test leaves processes or cgroups behind on the host (default cgroup root
+ * only); then removes its note that sandboxed tasks share the network (a runtime stopped while
+ * they ran leaves it, the safe side), as those tasks are gone now.
  */
-export function removeRuntimeCgroups(dataDir: string): void {
+export function removeRuntimeLeftovers(dataDir: string): void {
+  const instance = nameRuntimeCgroup(path.resolve(dataDir));
   const hierarchies = resolveCgroupHierarchies(
     fs.readFileSync('/proc/self/mountinfo', 'utf8'),
     fs.readFileSync('/proc/self/cgroup', 'utf8'),
@@ -173,7 +172,7 @@ export function removeRuntimeCgroups(dataDir: string): void {
   const ownDirs = [hierarchies.unifiedDir, ...Object.values(hierarchies.v1Dirs)];
   for (const own of new Set(ownDirs)) {
     if (own === undefined) continue;
-    const parent = path.join(own, 'execgo-runtime', nameRuntimeCgroup(path.resolve(dataDir)));
+    const parent = path.join(own, 'execgo-runtime', instance);
     let names: string[];
     try {
       names = fs.readdirSync(parent);
@@ -188,6 +187,7 @@ export function removeRuntimeCgroups(dataDir: string): void {
     }
     removeParentIfEmpty(parent);
   }
+  fs.rmSync(path.join(DEFAULT_EXPOSURE_DIR, instance), { force: true });
 }
 
 /** A runtime started as a separate `execgo-runtime serve` process (for CLI and crash tests). */
@@ -282,11 +282,7 @@ export async function stopServerProcesses(servers: readonly ServerProcess[]): Pr
       server.child.kill('SIGTERM');
       await server.exited;
     }
-    removeRuntimeCgroups(server.dataDir);
-    // A server stopped while its tasks ran leaves its note (the safe side); they are gone now.
-    fs.rmSync(path.join(DEFAULT_EXPOSURE_DIR, nameRuntimeCgroup(path.resolve(server.dataDir))), {
-      force: true,
-    });
+    removeRuntimeLeftovers(server.dataDir);
   }
 }
 
