@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  makeDataDir,
   shell,
   startServerProcess,
   startTestRuntime,
@@ -22,7 +22,7 @@ describe('idempotent submit', () => {
   let markerDir: string;
   before(async () => {
     rt = await startTestRuntime({ maxQueuedTasks: 200 });
-    markerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-idem-'));
+    markerDir = makeDataDir('execgo-idem-');
   });
   after(async () => {
     await rt.stop();

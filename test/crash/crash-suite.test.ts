@@ -6,11 +6,11 @@ import {
   countRuns,
   countedTask,
   crashServer,
+  endCrashServers,
   expectKilled,
   findMarkedProcesses,
   getEvents,
   getResources,
-  killMarkedProcesses,
   startCrashServer,
   stopServer,
   submitIgnoringCrash,
@@ -67,8 +67,7 @@ const INCARNATIONS: readonly string[] = [
 
 const servers: ServerProcess[] = [];
 after(async () => {
-  for (const server of servers) await crashServer(server);
-  killMarkedProcesses([MARK]);
+  await endCrashServers(servers, [MARK]);
 });
 
 async function isTaskKnown(server: ServerProcess, id: string): Promise<boolean> {

@@ -7,10 +7,10 @@ import {
   countRuns,
   countedTask,
   crashServer,
+  endCrashServers,
   expectKilled,
   getEvents,
   getResources,
-  killMarkedProcesses,
   readExitRecord,
   readResultFile,
   recoveredActions,
@@ -31,8 +31,7 @@ async function start(dataDir: string, failpoints: string[] = []): Promise<Server
 }
 
 after(async () => {
-  for (const server of servers) await crashServer(server);
-  killMarkedProcesses([MARK]);
+  await endCrashServers(servers, [MARK]);
 });
 
 /** Everything a recovered task must satisfy once terminal. */

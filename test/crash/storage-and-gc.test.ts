@@ -6,8 +6,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import {
   countedTask,
-  crashServer,
-  killMarkedProcesses,
+  endCrashServers,
   startCrashServer,
   stopServer,
 } from '../support/crash-harness.js';
@@ -23,8 +22,7 @@ const servers: ServerProcess[] = [];
 const mounts: string[] = [];
 
 after(async () => {
-  for (const server of servers) await crashServer(server);
-  killMarkedProcesses([MARK]);
+  await endCrashServers(servers, [MARK]);
   for (const dir of mounts) {
     try {
       execFileSync('umount', ['-l', dir]);

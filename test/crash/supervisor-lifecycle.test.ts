@@ -7,6 +7,7 @@ import {
   countOpenReservations,
   countedTask,
   crashServer,
+  endCrashServers,
   findMarkedProcesses,
   getEvents,
   getResources,
@@ -30,9 +31,8 @@ const servers: ServerProcess[] = [];
 const impostors: ChildProcess[] = [];
 
 after(async () => {
-  for (const server of servers) await crashServer(server);
   for (const impostor of impostors) impostor.kill('SIGKILL');
-  killMarkedProcesses([MARK]);
+  await endCrashServers(servers, [MARK]);
 });
 
 async function start(dataDir: string): Promise<ServerProcess> {

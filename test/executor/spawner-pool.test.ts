@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import {
   countedTask,
   crashServer,
-  killMarkedProcesses,
+  endCrashServers,
   readStatFields,
   startCrashServer,
   stopServer,
@@ -23,8 +23,7 @@ const MARK = `spawner-pool-${process.pid}-${Date.now()}`;
 const servers: ServerProcess[] = [];
 
 after(async () => {
-  for (const server of servers) await crashServer(server);
-  killMarkedProcesses([MARK]);
+  await endCrashServers(servers, [MARK]);
 });
 
 async function start(dataDir = makeDataDir()): Promise<ServerProcess> {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { readOutputPreview } from '../../src/store/output-preview.js';
+import { makeTempDir } from '../support/temp-dirs.js';
 
 describe('readOutputPreview', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'preview-'));
+  const dir = makeTempDir('execgo-preview-');
   const file = path.join(dir, 'out.log');
 
   it('returns the head and marks truncation while the file stays whole', () => {

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { RuntimeError } from '../../src/core/runtime-error.js';
@@ -8,9 +6,10 @@ import type { TaskRecord } from '../../src/core/task-record.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { makeAcceptedRecord } from '../support/task-records.js';
+import { makeTempDir } from '../support/temp-dirs.js';
 
 function openStore(): { store: TaskStore; file: string } {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'store-')), 'runtime.db');
+  const file = path.join(makeTempDir('execgo-store-'), 'runtime.db');
   return { store: new TaskStore(openDatabase(file, { durable: false })), file };
 }
 

@@ -4,6 +4,7 @@ import type { EventRecord, TaskStatusResponse } from '../../src/contract/task-st
 import {
   type ApiClient,
   eventually,
+  removeRuntimeLeftovers,
   startServerProcess,
   type ServerProcess,
 } from './runtime-harness.js';
@@ -42,6 +43,19 @@ export async function crashServer(server: ServerProcess): Promise<void> {
   if (server.child.exitCode === null && server.child.signalCode === null)
     server.child.kill('SIGKILL');
   await server.exited;
+}
+
+/**
+ * End of a crash test file: SIGKILLs every server still running, kills the marked task
+ * processes the crashes left to their supervisors, and removes the runtimes' cgroups and notes.
+ */
+export async function endCrashServers(
+  servers: readonly ServerProcess[],
+  markers: readonly string[],
+): Promise<void> {
+  for (const server of servers) await crashServer(server);
+  killMarkedProcesses(markers);
+  for (const server of servers) removeRuntimeLeftovers(server.dataDir);
 }
 
 /** Graceful stop; escalates to SIGKILL if the server does not exit within the deadline. */

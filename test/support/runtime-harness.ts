@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -13,15 +12,16 @@ import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { killCgroup, removeCgroupDir } from '../../src/sandbox/cgroup-files.js';
 import { removeParentIfEmpty } from '../../src/sandbox/hierarchy-task-cgroups.js';
 import { DEFAULT_EXPOSURE_DIR } from '../../src/sandbox/sandbox-exposure.js';
+import { makeTempDir } from './temp-dirs.js';
 
 /** Repository root (tests run from dist/test/..., sources and bin stay at the root). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BIN = path.join(REPO_ROOT, 'bin/execgo-runtime');
 export const FIXTURES = path.join(REPO_ROOT, 'test/fixtures');
 
-/** A fresh temporary data directory. */
+/** A fresh temporary data directory (removed when the test process exits, see temp-dirs.ts). */
 export function makeDataDir(prefix = 'execgo-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 /** A JSON response. */
