@@ -279,6 +279,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       const bound = typeof address === 'object' && address !== null ? address : undefined;
       const port = bound?.port ?? config.listenPort;
       const host = config.listenFd === undefined ? config.listenHost : (bound?.address ?? '');
+      runtimeService.setBoundAddress(host, port);
       logger.info(
         {
           host,

@@ -1,4 +1,5 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import { ErrorEnvelopeSchema } from '../contract/task-status.js';
 
 /** What the document needs of one route, as fastify registered it. */
 export interface RouteEntry {
@@ -62,12 +63,42 @@ function responsesOf(schema: JsonObject | undefined): JsonObject {
   return result;
 }
 
+const envelope = (description: string): JsonObject => ({
+  description,
+  content: { 'application/json': { schema: toJsonSchema(ErrorEnvelopeSchema) } },
+});
+
+/**
+ * Error answers any operation can get that its route does not declare: from Node's HTTP
+ * layer before routing (408, 431, 417), the body and path limits, and faults (500, 503).
+ */
+function commonErrorResponses(schema: JsonObject | undefined, hasPathParams: boolean): JsonObject {
+  const declared = (schema?.response ?? {}) as Record<string, unknown>;
+  const common: Record<string, JsonObject> = {
+    '400': envelope('invalid_input: a malformed request or parameter'),
+    '408': envelope('invalid_input: the request did not arrive within 60 s'),
+    ...(schema?.body === undefined
+      ? {}
+      : { '413': envelope('invalid_input: body larger than the body limit') }),
+    ...(hasPathParams
+      ? { '414': envelope('invalid_input: a path parameter longer than 256 characters') }
+      : {}),
+    '417': envelope('invalid_input: an Expect header other than 100-continue'),
+    '431': envelope('invalid_input: request headers too large'),
+    '500': envelope('internal: storage or other internal fault'),
+    '503': envelope('unavailable: the server is shutting down and takes no new work'),
+  };
+  return Object.fromEntries(Object.entries(common).filter(([code]) => !(code in declared)));
+}
+
 function operationOf(route: RouteEntry): JsonObject {
   const schema = route.schema;
   const parameters = [
     ...parametersOf(schema?.params, 'path'),
     ...parametersOf(schema?.querystring, 'query'),
     ...parametersOf(schema?.headers, 'header'),
+    // Headers a handler reads itself (no validation on the hot path), listed for clients.
+    ...parametersOf(schema?.documentedHeaders, 'header'),
   ];
   return {
     ...(schema?.summary === undefined ? {} : { summary: schema.summary }),
@@ -81,7 +112,13 @@ function operationOf(route: RouteEntry): JsonObject {
             content: { 'application/json': { schema: toJsonSchema(schema.body) } },
           },
         }),
-    responses: responsesOf(schema),
+    responses: {
+      ...responsesOf(schema),
+      ...commonErrorResponses(
+        schema,
+        parameters.some((p) => p.in === 'path'),
+      ),
+    },
   };
 }
 

@@ -120,7 +120,8 @@ export function registerClientCommands(program: Command): void {
           {
             ...(owner === undefined || owner === ''
               ? {}
-              : { headers: { 'x-execgo-owner': owner } }),
+              : // fetch sends header values as latin1 bytes: the UTF-8 bytes of the owner, so.
+                { headers: { 'x-execgo-owner': Buffer.from(owner, 'utf8').toString('latin1') } }),
           },
         ),
       );

@@ -1,3 +1,5 @@
+import { RuntimeError } from '../core/runtime-error.js';
+
 /** An HTTP error from the runtime, carrying the server's error body. */
 export class HttpError extends Error {
   constructor(
@@ -27,6 +29,18 @@ export class RuntimeClient {
   private readonly base: string;
 
   constructor(server: string) {
+    let url: URL | undefined;
+    try {
+      url = new URL(server);
+    } catch {
+      url = undefined;
+    }
+    // A usage error (exit 2), said before any request, not a failed connection (exit 1).
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+      throw new RuntimeError(
+        'invalid_input',
+        `--server must be an http:// or https:// URL, got "${server}"`,
+      );
     this.base = server.replace(/\/+$/, '');
   }
 

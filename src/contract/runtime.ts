@@ -80,7 +80,7 @@ export const RuntimeConfigViewSchema = Type.Object({
   result_retention_secs: Type.Integer(),
   gc_interval_ms: Type.Integer(),
   dispatch_poll_interval_ms: Type.Integer(),
-  cgroup_root: Type.Optional(Type.String()),
+  cgroup_root: Type.String(),
   default_capability_mode: Type.Union([Type.Literal('adaptive'), Type.Literal('strict')]),
   cgroup_enabled: Type.Boolean(),
   /** Additive. */

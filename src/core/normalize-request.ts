@@ -130,6 +130,12 @@ function normalizeLabels(labels: Record<string, string> | undefined): void {
   }
 }
 
+/** Text an HTTP header value carries unchanged (as UTF-8 bytes). */
+function isHeaderSafe(value: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return !/[\x00-\x08\x0a-\x1f\x7f]/.test(value) && value.trim() === value && value !== '';
+}
+
 function normalizeControlContext(
   raw: SubmitTaskRequest['control_context'],
 ): ControlContextSpec | undefined {
@@ -145,12 +151,12 @@ function normalizeControlContext(
     if (value !== undefined && value.trim() === '')
       throw invalidInput(`control_context.${field} must not be blank`);
   }
-  // The owner is proved by the x-execgo-owner header at kill time: an owner no header can
-  // carry unchanged (outside visible ASCII and inner spaces, or with spaces at either end)
+  // The owner is proved by the x-execgo-owner header at kill time (UTF-8): an owner no header
+  // can carry unchanged (control characters, or spaces at either end, which HTTP strips)
   // would make the task impossible to cancel.
-  if (raw.owner !== undefined && !/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(raw.owner))
+  if (raw.owner !== undefined && !isHeaderSafe(raw.owner))
     throw invalidInput(
-      'control_context.owner must be visible ASCII (inner spaces allowed), as the x-execgo-owner header carries it',
+      'control_context.owner must have no control characters and no spaces at either end, as the x-execgo-owner header carries it',
     );
   normalizeLabels(raw.labels);
   const result: ControlContextSpec = {};

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { formatListenAddr } from '../config/runtime-config.js';
 import type { HostCapabilities } from '../capabilities/host-capabilities.js';
@@ -13,9 +14,28 @@ import type { ResourceLedger } from '../ledger/resource-ledger.js';
 import { convertQuotaToCapacity } from '../ledger/resource-amounts.js';
 import type { TaskStore } from '../store/task-store.js';
 
+/**
+ * The cgroup root in use: `--cgroup-root` when given; else the directory the runtime chose in
+ * its own cgroup (`<own>/execgo-runtime`, the parent of its `<instance>` cgroup) in the unified
+ * hierarchy, or in the first usable v1 one; empty when no hierarchy is usable
+ * (`cgroup_enabled: false`).
+ */
+function effectiveCgroupRoot(
+  configured: string | undefined,
+  capabilities: HostCapabilities,
+): string {
+  if (configured !== undefined) return configured;
+  const cgroups = capabilities.cgroups;
+  if (cgroups === null) return '';
+  const parent = cgroups.unifiedParent ?? Object.values(cgroups.v1Parents)[0];
+  return parent === undefined ? '' : path.dirname(parent);
+}
+
 /** Read-only views of the runtime itself: info, capabilities, config, resources, readiness. */
 export class RuntimeService {
   private readonly manifest: CapabilityManifest;
+  /** The address really bound (port 0 and socket activation are only known after listen). */
+  private listenAddr: string;
 
   constructor(
     private readonly deps: {
@@ -28,6 +48,12 @@ export class RuntimeService {
     },
   ) {
     this.manifest = buildManifest(deps.config.runtimeId, deps.capabilities);
+    this.listenAddr = formatListenAddr(deps.config);
+  }
+
+  /** Called once listening: `/runtime/config` then reports the bound address. */
+  setBoundAddress(host: string, port: number): void {
+    this.listenAddr = formatListenAddr({ listenHost: host, listenPort: port });
   }
 
   info(): RuntimeInfo {
@@ -49,7 +75,7 @@ export class RuntimeService {
     const { config, capabilities } = this.deps;
     return {
       runtime_id: config.runtimeId,
-      listen_addr: formatListenAddr(config),
+      listen_addr: this.listenAddr,
       data_dir: config.dataDir,
       max_running_tasks: config.maxRunningTasks,
       max_queued_tasks: config.maxQueuedTasks,
@@ -57,7 +83,7 @@ export class RuntimeService {
       result_retention_secs: config.resultRetentionSecs,
       gc_interval_ms: config.gcIntervalMs,
       dispatch_poll_interval_ms: config.dispatchPollIntervalMs,
-      ...(config.cgroupRoot === undefined ? {} : { cgroup_root: config.cgroupRoot }),
+      cgroup_root: effectiveCgroupRoot(config.cgroupRoot, capabilities),
       default_capability_mode: config.defaultCapabilityMode,
       cgroup_enabled: capabilities.cgroups !== null,
       durable: config.durable,

@@ -46,6 +46,30 @@ describe('idempotent submit', () => {
     assert.equal(fs.readFileSync(marker, 'utf8'), 'ran\n');
   });
 
+  it('bodies that mean the same request match: unknown fields, written-out defaults, spaces around task_id', async () => {
+    const headers = { 'idempotency-key': 'key-same-meaning' };
+    const first = await rt.api.request<Submitted>('POST', '/api/v1/tasks', {
+      body: { task_id: 'same-meaning', execution: { kind: 'command', program: 'true' } },
+      headers,
+    });
+    assert.equal(first.status, 200);
+    const variants = [
+      { task_id: 'same-meaning', execution: { kind: 'command', program: 'true' }, extra: 1 },
+      { task_id: ' same-meaning ', execution: { kind: 'command', program: 'true', args: [] } },
+      {
+        task_id: 'same-meaning',
+        execution: { kind: 'command', program: 'true' },
+        sandbox: { profile: 'process' },
+        metadata: {},
+      },
+    ];
+    for (const body of variants) {
+      const again = await rt.api.request<Submitted>('POST', '/api/v1/tasks', { body, headers });
+      assert.equal(again.status, 200, JSON.stringify(body));
+      assert.equal(again.body.task_id, 'same-meaning');
+    }
+  });
+
   it('same key + different body is 409 conflict', async () => {
     const headers = { 'idempotency-key': 'key-conflict' };
     assert.equal(

@@ -68,4 +68,23 @@ describe('GET /openapi.json', () => {
       (stream?.parameters ?? []).some((p) => p.in === 'header' && p.name === 'last-event-id'),
     );
   });
+
+  it('lists the headers handlers read and the errors every operation can get', () => {
+    const headerNames = (operation: { parameters?: Array<{ name: string; in: string }> } = {}) =>
+      (operation.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name);
+    assert.ok(headerNames(document.paths['/api/v1/tasks']?.post).includes('idempotency-key'));
+    assert.ok(
+      headerNames(document.paths['/api/v1/tasks/{id}/kill']?.post).includes('x-execgo-owner'),
+    );
+    for (const [path, operations] of Object.entries(document.paths))
+      for (const [method, operation] of Object.entries(operations)) {
+        const codes = Object.keys((operation as { responses: object }).responses);
+        for (const code of ['408', '500', '503'])
+          assert.ok(codes.includes(code), `${method} ${path} lacks ${code}`);
+      }
+    const submitCodes = Object.keys(
+      (document.paths['/api/v1/tasks']?.post as unknown as { responses: object }).responses,
+    );
+    assert.ok(submitCodes.includes('413'));
+  });
 });

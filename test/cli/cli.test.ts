@@ -91,21 +91,21 @@ describe('CLI against a real serve process', () => {
     assert.equal(killed.code, 0, killed.stderr);
   });
 
-  it('kill honours --owner and EXECGO_RUNTIME_OWNER', async () => {
+  it('kill honours --owner and EXECGO_RUNTIME_OWNER (UTF-8 owners too)', async () => {
     const body = {
       task_id: 'cli-owned',
       execution: { kind: 'command', program: '/bin/sleep', args: ['30'] },
-      control_context: { owner: 'alice' },
+      control_context: { owner: 'alice-ü' },
     };
     await runCli(['submit', '--server', url, '--json', JSON.stringify(body)]);
-    const denied = await runCli(['kill', 'cli-owned', '--server', url, '--owner', 'bob']);
+    const denied = await runCli(['kill', 'cli-owned', '--server', url, '--owner', 'alice-u']);
     assert.equal(denied.code, 1);
     assert.equal(
       (JSON.parse(denied.stderr) as { error: { code: string } }).error.code,
       'permission_denied',
     );
     const allowed = await runCli(['kill', 'cli-owned', '--server', url], {
-      EXECGO_RUNTIME_OWNER: 'alice',
+      EXECGO_RUNTIME_OWNER: 'alice-ü', // non-ASCII: sent as its UTF-8 bytes
     });
     assert.equal(allowed.code, 0, allowed.stderr);
   });
@@ -140,6 +140,11 @@ describe('CLI against a real serve process', () => {
       [['run', '--server', url, '--json', '{not json'], /task input is not valid JSON/],
       [['submit', '--server', url, '--file', '/nonexistent/task.json'], /cannot read --file/],
       [['status', '--server', url], /missing required argument/],
+      [
+        ['status', 'w1', '--server', 'not a url'],
+        /--server must be an http:\/\/ or https:\/\/ URL/,
+      ],
+      [['status', 'w1', '--server', 'ftp://127.0.0.1'], /--server must be an http/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args);

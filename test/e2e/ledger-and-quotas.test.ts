@@ -156,6 +156,24 @@ describe('owner-gated kill', () => {
     assert.equal(events.filter((e) => e.event_type === 'kill_requested').length, 1);
   });
 
+  it('a non-ASCII owner is matched as the UTF-8 bytes of the header', async () => {
+    const id = await rt.api.submit({
+      ...shell('sleep 30'),
+      control_context: { owner: 'José 日本' },
+    });
+    // What curl -H 'x-execgo-owner: José 日本' sends: the UTF-8 bytes (fetch takes latin1).
+    const asHeader = (owner: string) => Buffer.from(owner, 'utf8').toString('latin1');
+    const denied = await rt.api.request<Envelope>('POST', `/api/v1/tasks/${id}/kill`, {
+      headers: { 'x-execgo-owner': asHeader('Jose 日本') },
+    });
+    assert.equal(denied.status, 403);
+    const allowed = await rt.api.request('POST', `/api/v1/tasks/${id}/kill`, {
+      headers: { 'x-execgo-owner': asHeader('José 日本') },
+    });
+    assert.equal(allowed.status, 200);
+    assert.equal((await rt.api.waitTerminal(id)).status, 'cancelled');
+  });
+
   it('tasks without an owner can be killed by anyone', async () => {
     const id = await rt.api.submit(shell('sleep 30'));
     const response = await rt.api.request('POST', `/api/v1/tasks/${id}/kill`, {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { shell, startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
 
@@ -53,12 +54,27 @@ describe('runtime endpoints', () => {
       'result_retention_secs',
       'gc_interval_ms',
       'dispatch_poll_interval_ms',
+      'cgroup_root',
       'default_capability_mode',
       'cgroup_enabled',
     ])
       assert.ok(key in config, key);
     assert.equal(config.max_running_tasks, 3);
     assert.equal(config.data_dir, rt.dataDir);
+    // Started on port 0: the address really bound, not the configured one.
+    assert.equal(config.listen_addr, `127.0.0.1:${new URL(rt.api.baseUrl).port}`);
+    // The cgroup root in use, also when detected rather than configured.
+    const manifest = (
+      await rt.api.request<{ resources: { cgroup_writable: boolean } }>(
+        'GET',
+        '/api/v1/runtime/capabilities',
+      )
+    ).body;
+    assert.equal(typeof config.cgroup_root, 'string');
+    if (config.cgroup_enabled === true) {
+      assert.ok(manifest.resources.cgroup_writable);
+      assert.ok(fs.statSync(String(config.cgroup_root)).isDirectory(), String(config.cgroup_root));
+    } else assert.equal(config.cgroup_root, '');
   });
 
   it('capabilities follow the manifest shape', async () => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import {
@@ -9,33 +8,37 @@ import {
 import { EventRecordSchema, TaskStatusResponseSchema } from '../../contract/task-status.js';
 import { ErrorEnvelopeSchema } from '../../contract/task-status.js';
 import { normalizeSubmitRequest } from '../../core/normalize-request.js';
+import { fingerprintRequest } from '../../core/request-fingerprint.js';
 import { errorCodeOf } from '../error-handler.js';
 import type { TaskService } from '../../service/task-service.js';
 import { MAX_TIMER_MS } from '../../service/task-waiter.js';
 
 const TaskIdParams = Type.Object({ id: Type.String() });
+const SubmitHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description: 'additive: 1–256 characters; a retry with the same key gets the same task',
+    }),
+  ),
+});
+const KillHeaders = Type.Object({
+  'x-execgo-owner': Type.Optional(
+    Type.String({ description: "the task's control_context.owner (UTF-8), when it has one" }),
+  ),
+});
 const errors = { 400: ErrorEnvelopeSchema, 404: ErrorEnvelopeSchema, 409: ErrorEnvelopeSchema };
-
-/** Canonical JSON (sorted keys) so a retried request hashes the same whatever its key order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object')
-    return `{${Object.keys(value)
-      .sort()
-      .map(
-        (key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`,
-      )
-      .join(',')}}`;
-  return JSON.stringify(value);
-}
-
-function hashRequest(body: SubmitTaskRequest): string {
-  const { idempotency_key: _key, ...rest } = body;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
-}
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Node hands header values over as latin1 (one char per byte); an owner is UTF-8 text, so its
+ * bytes are decoded again. Plain ASCII, the common case, is returned as is.
+ */
+function decodeUtf8Header(value: string | undefined): string | undefined {
+  if (value === undefined || /^[\x20-\x7e]*$/.test(value)) return value;
+  return Buffer.from(value, 'latin1').toString('utf8');
 }
 
 /** /api/v1/tasks: submit, status, kill, events, wait. Handlers only call the service. */
@@ -49,6 +52,7 @@ export function registerTaskRoutes(
     {
       schema: {
         summary: 'Submit a task',
+        documentedHeaders: SubmitHeaders,
         body: SubmitTaskRequestSchema,
         response: { 200: SubmitTaskResponseSchema, 429: ErrorEnvelopeSchema, ...errors },
       },
@@ -64,7 +68,9 @@ export function registerTaskRoutes(
       const spec = normalizeSubmitRequest(body, idempotencyKey);
       return service.submit(
         spec,
-        spec.idempotency_key === undefined ? undefined : hashRequest(body),
+        spec.idempotency_key === undefined
+          ? undefined
+          : fingerprintRequest(spec, body.task_id === undefined),
       );
     },
   );
@@ -91,6 +97,7 @@ export function registerTaskRoutes(
     {
       schema: {
         summary: 'Cancel a task (owner-gated with x-execgo-owner)',
+        documentedHeaders: KillHeaders,
         params: TaskIdParams,
         response: { 200: TaskStatusResponseSchema, 403: ErrorEnvelopeSchema, ...errors },
       },
@@ -98,7 +105,7 @@ export function registerTaskRoutes(
     (request) =>
       service.kill(
         (request.params as { id: string }).id,
-        headerValue(request.headers['x-execgo-owner']),
+        decodeUtf8Header(headerValue(request.headers['x-execgo-owner'])),
       ),
   );
 
