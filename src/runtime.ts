@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance, FastifyListenOptions } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -63,6 +64,9 @@ export interface Runtime {
   readonly app: FastifyInstance;
   readonly metrics: Registry;
 }
+
+/** How long a stopping server lets requests in flight finish before it cuts them. */
+const DRAIN_DEADLINE_MS = 2_000;
 
 /**
  * Wires one runtime from its configuration. No module-level state: two runtimes on two
@@ -303,9 +307,19 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       shutdown.abort();
       output.close();
       // Long polls and streams answer on the abort (the current status; the stream's end);
-      // one turn of the loop lets them write it before close() cuts every connection.
+      // one turn of the loop lets them write it. close() then closes idle connections and
+      // waits for requests in flight (a submit gets 503 `unavailable`): each connection is
+      // closed once idle, answers from now on say `Connection: close`, and what is still
+      // open after the deadline (a client that stopped mid-body) is cut.
+      app.server.prependListener('request', (_request, response: ServerResponse) => {
+        response.shouldKeepAlive = false;
+      });
       await new Promise((resolve) => setImmediate(resolve));
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 20);
+      const deadline = setTimeout(() => app.server.closeAllConnections(), DRAIN_DEADLINE_MS);
       await app.close();
+      clearInterval(reaper);
+      clearTimeout(deadline);
       await checkpointer?.stop();
       store.close();
     },

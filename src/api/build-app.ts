@@ -86,11 +86,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: deps.bodyLimitBytes,
     // Per-request lines would dominate the log of a server that answers thousands of polls.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Requests that arrive while the server stops reach the routes, which answer them (a
+    // submit: 503 in the contract's envelope; fastify's own 503 body is not the envelope).
+    return503OnClosing: false,
     // A request must arrive whole within this time (headers and body; answers such as long
     // polls are not counted): a client that stops mid-body no longer holds a socket forever.
     requestTimeout: REQUEST_RECEIVE_TIMEOUT_MS,
-    forceCloseConnections: true,
+    // Idle connections are closed at stop; requests in flight finish (the runtime's stop
+    // cuts what is left after DRAIN_DEADLINE_MS).
+    forceCloseConnections: 'idle',
     // Ids of up to 200 characters (task_id's limit) must reach the routes; fastify's default
     // cap is 100. Longer ones get the envelope (frameworkErrors), as a bad URL escape does.
     routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
@@ -114,7 +118,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerListRoutes(app, deps.tasks);
   registerLogRoutes(app, deps.output);
   registerStreamRoutes(app, deps.output, deps.shutdown);
-  registerRuntimeRoutes(app, deps.runtime, deps.metrics, deps.version);
+  registerRuntimeRoutes(app, deps.runtime, deps.metrics, deps.version, deps.shutdown);
   registerOpenApiRoutes(app, routes, deps.version);
   return app;
 }

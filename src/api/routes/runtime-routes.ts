@@ -16,6 +16,7 @@ export function registerRuntimeRoutes(
   runtime: RuntimeService,
   metrics: Registry,
   version: string,
+  shutdown: AbortSignal,
 ): void {
   app.get('/api/v1/runtime/info', { schema: { response: { 200: RuntimeInfoSchema } } }, () =>
     runtime.info(),
@@ -43,6 +44,12 @@ export function registerRuntimeRoutes(
     '/readyz',
     { schema: { response: { 200: HealthSchema, 503: ErrorEnvelopeSchema } } },
     async (request, reply) => {
+      // A stopping server finishes what is in flight but takes no new work: say so, so that a
+      // load balancer moves on.
+      if (shutdown.aborted)
+        return reply.code(503).send({
+          error: { code: 'unavailable', message: 'the runtime is shutting down' },
+        });
       try {
         runtime.checkReady();
       } catch (error) {
