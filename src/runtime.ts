@@ -24,6 +24,7 @@ import { collectExpiredTasks } from './scheduler/garbage-collector.js';
 import { RuntimeService } from './service/runtime-service.js';
 import { TaskOutputService } from './service/task-output-service.js';
 import { TaskService } from './service/task-service.js';
+import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js';
 import { openDatabase } from './store/open-database.js';
 import { probeDataDirWritable } from './capabilities/probe-host.js';
 import { resolveTaskPaths } from './store/task-paths.js';
@@ -73,6 +74,19 @@ const DRAIN_DEADLINE_MS = 2_000;
  * data directories can live in one process (the tests do this).
  */
 export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Runtime {
+  // The data dir is this runtime's before anything in it is read or touched (recovery, stale
+  // cgroups, orphan directories): a second server on it is refused here.
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const lock = lockDataDir(config.dataDir);
+  try {
+    return wireRuntime(config, options, lock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+function wireRuntime(config: RuntimeConfig, options: RuntimeOptions, lock: DataDirLock): Runtime {
   const env = options.env ?? process.env;
   const clock = options.clock ?? systemClock;
   // Synchronous writes: a line is out before the next step runs, so the log of a server that
@@ -322,6 +336,7 @@ export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {
       clearTimeout(deadline);
       await checkpointer?.stop();
       store.close();
+      lock.release();
     },
   };
 }

@@ -5,6 +5,13 @@ import { MIGRATIONS } from './migrations.js';
 export type SqliteDatabase = Database.Database;
 
 /**
+ * How long a statement waits for a lock another process holds (an operator's `sqlite3`, a
+ * backup) before it fails with SQLITE_BUSY. The WAL checkpointer is this process's only other
+ * connection, and it never blocks writers.
+ */
+export const BUSY_TIMEOUT_MS = 5000;
+
+/**
  * Opens `runtime.db` in WAL mode and applies pending migrations in one transaction each.
  * `durable` trades latency for surviving power loss (synchronous=FULL); WAL with NORMAL
  * already survives a process crash, which is the failure this runtime must always survive.
@@ -15,7 +22,7 @@ export function openDatabase(file: string, options: { durable: boolean }): Sqlit
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.durable ? 'FULL' : 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   const applied = db.pragma('user_version', { simple: true }) as number;
   for (let index = applied; index < MIGRATIONS.length; index++) {
     const sql = MIGRATIONS[index] ?? '';

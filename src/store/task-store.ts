@@ -5,7 +5,7 @@ import type { TaskStatus, TerminalStatus } from '../core/task-status.js';
 import { canTransition } from '../core/task-status.js';
 import { formatTimestamp } from '../core/clock.js';
 import { createTaskLister, type TaskListQuery, type TaskSummaryRow } from './list-tasks.js';
-import type { SqliteDatabase } from './open-database.js';
+import { BUSY_TIMEOUT_MS, type SqliteDatabase } from './open-database.js';
 import { prepareStatements, type TaskRow, type EventRow } from './statements.js';
 
 function rowToRecord(row: TaskRow): TaskRecord {
@@ -320,7 +320,14 @@ export class TaskStore {
 
   /** A cheap read and write that proves the database is usable. */
   checkWritable(): void {
-    this.statements.touchMeta.run('readiness_probe', String(Date.now()));
+    // A probe answers now: waiting out a lock held by another process would stall the event
+    // loop (every request) for the busy timeout, once per probe.
+    this.db.pragma('busy_timeout = 0');
+    try {
+      this.statements.touchMeta.run('readiness_probe', String(Date.now()));
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   }
 
   close(): void {

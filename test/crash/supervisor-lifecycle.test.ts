@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -19,6 +19,7 @@ import {
   stopServer,
 } from '../support/crash-harness.js';
 import {
+  BIN,
   eventually,
   isProcessAlive,
   makeDataDir,
@@ -99,6 +100,33 @@ describe('supervisors', () => {
     await server.api.request('POST', '/api/v1/tasks/t1/kill');
     assert.equal((await server.api.waitTerminal('t1')).status, 'cancelled');
     await stopServer(server);
+  });
+
+  test("a second server on a running server's data dir is refused before it touches anything", async () => {
+    const server = await start(makeDataDir());
+    await server.api.submit(countedTask('t1', MARK, 'echo ready; exec sleep 30'));
+    await server.api.waitFor('t1', (s) => s.stdout.includes('ready') && s.pid !== undefined);
+    const eventsBefore = await getEvents(server.api, 't1');
+    const second = spawnSync(
+      process.execPath,
+      [BIN, 'serve', '--listen-addr', '127.0.0.1:0', '--data-dir', server.dataDir],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(second.status, 2, second.stderr);
+    assert.match(
+      second.stderr,
+      new RegExp(`in use by another execgo-runtime \\(pid ${server.child.pid ?? 0}\\)`),
+    );
+    // No recovery ran over the live task: no event was added, it runs on.
+    assert.deepEqual(await getEvents(server.api, 't1'), eventsBefore);
+    assert.equal((await server.api.status('t1')).status, 'running');
+    await server.api.request('POST', '/api/v1/tasks/t1/kill');
+    assert.equal((await server.api.waitTerminal('t1')).status, 'cancelled');
+    // A SIGKILLed server leaves no stale lock: the next one starts on the same data dir.
+    await crashServer(server);
+    const next = await start(server.dataDir);
+    assert.equal((await next.api.status('t1')).status, 'cancelled');
+    await stopServer(next);
   });
 
   test('a supervisor killed while the server is up: noticed, task failed, group killed', async () => {

@@ -1,7 +1,11 @@
 import type { TestContext } from 'node:test';
 import type { CapabilityManifest } from '../../src/contract/runtime.js';
 import type { TaskStatusResponse } from '../../src/contract/task-status.js';
-import type { TestRuntime } from '../support/runtime-harness.js';
+import {
+  startServerProcess,
+  type ServerProcess,
+  type TestRuntime,
+} from '../support/runtime-harness.js';
 
 /** Exit code a task uses to say "the forbidden action worked": a breach. */
 export const BREACH = 77;
@@ -54,4 +58,23 @@ export function describeStatus(status: TaskStatusResponse): string {
     stdout: status.stdout,
     stderr: status.stderr,
   });
+}
+
+/**
+ * A server process (added to `servers` for the test's cleanup); undefined, with the test
+ * skipped and the reason given, when the capability manifest says it cannot sandbox.
+ */
+export async function startSandboxingServer(
+  t: TestContext,
+  args: string[],
+  servers: ServerProcess[],
+): Promise<ServerProcess | undefined> {
+  const server = await startServerProcess(args);
+  servers.push(server);
+  const manifest = (
+    await server.api.request<CapabilityManifest>('GET', '/api/v1/runtime/capabilities')
+  ).body;
+  if (manifest.sandbox.linux_sandbox) return server;
+  t.skip(`linux_sandbox unavailable per the capability manifest: ${manifest.warnings.join('; ')}`);
+  return undefined;
 }

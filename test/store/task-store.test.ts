@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
 import { RuntimeError } from '../../src/core/runtime-error.js';
 import type { TaskRecord } from '../../src/core/task-record.js';
-import { openDatabase } from '../../src/store/open-database.js';
+import { BUSY_TIMEOUT_MS, openDatabase } from '../../src/store/open-database.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { makeAcceptedRecord } from '../support/task-records.js';
 import { makeTempDir } from '../support/temp-dirs.js';
@@ -23,6 +24,19 @@ describe('TaskStore (real SQLite file)', () => {
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.ok((db.pragma('user_version', { simple: true }) as number) >= 2);
     db.close();
+  });
+
+  it('the readiness probe fails at once (SQLITE_BUSY) while another process holds the lock', () => {
+    const { store, file } = openStore();
+    const other = new Database(file);
+    other.exec('BEGIN EXCLUSIVE');
+    // Without the probe's own busy timeout of 0 this would wait out 5 s, stalling every request.
+    assert.throws(() => store.checkWritable(), { code: 'SQLITE_BUSY' });
+    other.exec('COMMIT');
+    other.close();
+    store.checkWritable();
+    assert.equal(store['db'].pragma('busy_timeout', { simple: true }), BUSY_TIMEOUT_MS);
+    store.close();
   });
 
   it('rejects a duplicate task id with conflict', () => {
