@@ -289,7 +289,7 @@ function wireRuntime(config: RuntimeConfig, options: RuntimeOptions, lock: DataD
           config.listenPort,
           {
             exposedRanges,
-            killNetworkedTasks: () => executor.killNetworkedTasks(),
+            killExposedTasks: () => executor.killExposedTasks(),
           },
           logger,
         );

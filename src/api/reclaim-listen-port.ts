@@ -6,10 +6,10 @@ import { parseSocketTable } from './local-peer-owner.js';
 
 /** What a start needs to take its port back from sandboxed tasks. */
 export interface PortReclaim {
-  /** The sandbox uid ranges of this host whose tasks share its network. */
+  /** The sandbox uid ranges of this host's running sandboxed tasks (every runtime's). */
   exposedRanges(): UidRange[];
-  /** Kills, cgroup and all, this runtime's sandboxed tasks that share the host's network. */
-  killNetworkedTasks(): string[];
+  /** Kills, cgroup and all, this runtime's running sandboxed tasks. */
+  killExposedTasks(): string[];
 }
 
 const LISTEN_STATE = '0A';
@@ -88,12 +88,12 @@ export async function listenReclaimingPort(
       const tables = [readText('/proc/net/tcp'), readText('/proc/net/tcp6')];
       if (attempt === 0 && hasForeignListener(tables, port, ranges)) throw error;
       // Again on every attempt: a task's process may have forked while the first kill landed.
-      const tasks = reclaim.killNetworkedTasks();
+      const tasks = reclaim.killExposedTasks();
       const pids = killSandboxUids(ranges);
       if (attempt === 0)
         logger.warn(
           { port, tasks, pids },
-          'the API port was taken while sandboxed tasks shared the host network; those tasks were ended to take it back',
+          'the API port was taken while sandboxed tasks ran; those tasks were ended to take it back',
         );
       // The socket closes when its last holder is gone: shortly, not at once.
       await new Promise((resolve) => setTimeout(resolve, 20));

@@ -36,7 +36,7 @@ export interface ExecutorDeps {
   finisher: TaskFinisher;
   events: RuntimeEvents;
   notifyDir: string;
-  /** The host-wide note that this runtime runs sandboxed tasks sharing the host's network. */
+  /** The host-wide note that this runtime runs sandboxed tasks (sandbox-exposure.ts). */
   exposure?: SandboxExposure;
   pathsOf(taskId: string): TaskPaths;
 }
@@ -70,42 +70,43 @@ export class TaskExecutor {
   private launcher: ShimLauncher | undefined;
   private readonly identities: SandboxIdentities;
   /**
-   * Running linux_sandbox tasks without a network namespace (they share the host's loopback),
-   * with the uid each runs as, when known.
+   * Running linux_sandbox tasks, with the uid each runs as, when known. All of them, `net:
+   * true` ones too: a task in its own network namespace can still be handed a socket of the
+   * host's (another task's, passed over a unix socket), so the namespace is no alibi.
    */
-  private readonly networked = new Map<string, number | undefined>();
+  private readonly exposed = new Map<string, number | undefined>();
 
   constructor(private readonly deps: ExecutorDeps) {
     this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
     deps.events.on('task:finished', (record) => {
       this.identities.release(record.taskId);
-      if (this.networked.delete(record.taskId)) this.noteExposure();
+      if (this.exposed.delete(record.taskId)) this.noteExposure();
     });
   }
 
   /**
-   * The uids of running sandboxed tasks that could reach the API on loopback: this runtime's
-   * range while any runs, plus the uid of every task outside it — one re-attached after a
+   * The uids of running sandboxed tasks, any of which could reach the API on loopback: this
+   * runtime's range while any runs, plus the uid of every task outside it — one re-attached after a
    * restart with another `--sandbox-uid-base` still runs as the uid it started with.
    */
   exposedRanges(): UidRange[] {
-    if (this.networked.size === 0) return [];
+    if (this.exposed.size === 0) return [];
     const own = { base: this.deps.config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT };
     const ranges = [own];
-    for (const uid of new Set(this.networked.values()))
+    for (const uid of new Set(this.exposed.values()))
       if (uid !== undefined && !isInRange(own, uid)) ranges.push({ base: uid, count: 1 });
     return ranges;
   }
 
   /**
-   * Kills every running sandboxed task that shares the host's network, its whole cgroup, at
-   * once (start-up: the API port was taken, reclaim-listen-port.ts). Each shim then reports a
-   * death by SIGKILL as usual. Returns their ids.
+   * Kills every running sandboxed task, its whole cgroup, at once (start-up: the API port was
+   * taken, reclaim-listen-port.ts). Each shim then reports a death by SIGKILL as usual.
+   * Returns their ids.
    */
-  killNetworkedTasks(): string[] {
+  killExposedTasks(): string[] {
     const killed: string[] = [];
     for (const record of this.deps.store.listRunning()) {
-      if (!this.networked.has(record.taskId)) continue;
+      if (!this.exposed.has(record.taskId)) continue;
       for (const dir of record.launch?.cgroupDirs ?? []) killCgroup(dir);
       killed.push(record.taskId);
     }
@@ -113,13 +114,12 @@ export class TaskExecutor {
   }
 
   /**
-   * A running task that is sandboxed but shares the host's network is noted until it ends,
-   * host-wide before its program can start (sandbox-exposure.ts).
+   * A running sandboxed task is noted until it ends, host-wide before its program can start
+   * (sandbox-exposure.ts).
    */
-  private noteNetworked(record: TaskRecord, uid: number | undefined): boolean {
-    const sandbox = record.plan.effective_sandbox;
-    if (sandbox.profile !== 'linux_sandbox' || sandbox.namespaces.net) return false;
-    this.networked.set(record.taskId, uid);
+  private noteExposed(record: TaskRecord, uid: number | undefined): boolean {
+    if (record.plan.effective_sandbox.profile !== 'linux_sandbox') return false;
+    this.exposed.set(record.taskId, uid);
     return true;
   }
 
@@ -147,7 +147,7 @@ export class TaskExecutor {
   start(): void {
     for (const record of this.deps.store.listRunning()) {
       const uid = record.launch?.sandboxUid;
-      this.noteNetworked(record, uid);
+      this.noteExposed(record, uid);
       if (uid !== undefined) this.identities.adopt(record.taskId, uid);
     }
     // One write: the note of an earlier run is replaced (or removed), never absent meanwhile.
@@ -208,7 +208,7 @@ export class TaskExecutor {
         record.plan.effective_sandbox.profile === 'linux_sandbox'
           ? this.identities.acquire(record.taskId)
           : undefined;
-      if (this.noteNetworked(record, identity?.uid)) this.noteExposure();
+      if (this.noteExposed(record, identity?.uid)) this.noteExposure();
       const spec = this.buildLaunchSpec(record, paths, cwd, cgroups, identity);
       const acquired = this.launcherOrCreate().acquire(
         {

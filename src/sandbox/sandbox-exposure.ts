@@ -3,12 +3,12 @@ import path from 'node:path';
 import { SANDBOX_IDENTITY_COUNT } from './sandbox-identities.js';
 
 /**
- * Where every runtime on this host notes that it runs sandboxed tasks sharing the host's
- * network: one file per runtime (per data dir) holding the uid ranges of those tasks, one
- * `base count` line each (a bare `base` line, as earlier versions wrote, is a whole range).
- * Shared by all
- * runtimes, so that each one's API refuses every runtime's sandboxed tasks, not only its own;
- * root-only, so no task can remove a note.
+ * Where every runtime on this host notes that it runs sandboxed tasks: one file per runtime
+ * (per data dir) holding the uid ranges of those tasks, one `base count` line each (a bare
+ * `base` line, as earlier versions wrote, is a whole range). Every sandboxed task counts, one
+ * with its own network namespace too: it can be handed a socket of the host's network by
+ * another task. Shared by all runtimes, so that each one's API refuses every runtime's
+ * sandboxed tasks, not only its own; root-only, so no task can remove a note.
  */
 export const DEFAULT_EXPOSURE_DIR = '/run/execgo-runtime/exposed';
 

@@ -32,6 +32,21 @@ await test('findSocketUid reads the owner of the peer socket, in either table', 
   const [row] = peerSocketRows(PEER, SERVER);
   assert.ok(row !== undefined);
   assert.equal(findSocketUid(TABLE, row), 1879048193);
+  // The same ends the other way round (the server's own row) are not the peer's.
+  const reversed = serverSocketRow(SERVER, PEER);
+  assert.equal(findSocketUid(TABLE, { ...reversed, file: 'tcp' }), undefined);
+  // Found among many rows (a task can fill the tables), the last one included.
+  const many = [
+    TABLE,
+    ...Array.from(
+      { length: 5000 },
+      (_, i) =>
+        `${String(i + 2).padStart(4)}: 0100007F:${(0xb000 + i).toString(16).toUpperCase()} 0100007F:1F90 01 00000000:00000000 00:00000000 00000000 ${1000 + i} 0 ${10 + i}`,
+    ),
+  ].join('\n');
+  const [last] = peerSocketRows({ ...PEER, port: 0xb000 + 4999 }, SERVER);
+  assert.ok(last !== undefined);
+  assert.equal(findSocketUid(many, last), 1000 + 4999);
   const [other] = peerSocketRows({ ...PEER, port: 1 }, SERVER);
   assert.ok(other !== undefined);
   assert.equal(findSocketUid(TABLE, other), undefined);

@@ -94,6 +94,30 @@ describe('the API guard across restarts', () => {
     await stopServerProcesses(servers);
   });
 
+  it('a net: true task is noted too: its uid is refused on the host network, where a handed-over socket would reach the API', async (t) => {
+    const server = await startSandboxingServer(t, [], servers);
+    if (server === undefined) return;
+    // Its host uid (inside its user namespace it may be root): the uid map's second column.
+    const taskId = await server.api.submit(
+      sandboxed("awk '{print $2}' /proc/self/uid_map; exec sleep 60"),
+    );
+    const running = await server.api.waitFor(taskId, (s) => /^\d+\n/.test(s.stdout ?? ''));
+    const uid = Number(running.stdout?.trim());
+    assert.ok(uid >= 65_536, describeStatus(running));
+    assert.equal(
+      running.execution_plan?.effective_sandbox.namespaces.net,
+      true,
+      describeStatus(running),
+    );
+    // A socket of this uid on the host's network: what a net: false task creates and passes
+    // to a net: true one over a unix socket before it exits (audit round 8 ran a root task so).
+    assert.equal(await getAs(uid, server.api.baseUrl), '403');
+    await server.api.request('POST', `/api/v1/tasks/${taskId}/kill`, { body: {} });
+    await server.api.waitTerminal(taskId);
+    // Once no sandboxed task runs, the range is not refused any more (nothing of it can run).
+    assert.equal(await getAs(uid, server.api.baseUrl), '200');
+  });
+
   it('a task started under one --sandbox-uid-base stays refused after a restart with another', async (t) => {
     const first = await startSandboxingServer(t, [], servers);
     if (first === undefined) return;
