@@ -107,8 +107,10 @@ static int fsync_parent(const char *path)
 static int open_tmp(const char *path)
 {
     char tmp[PATH_MAX];
-    if (!make_path(tmp, "%s.tmp", path))
+    if (!make_path(tmp, "%s.tmp", path)) {
+        errno = ENAMETOOLONG;
         return -1;
+    }
     return open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 }
 
@@ -164,6 +166,7 @@ int rec_prepare(const char *path)
         close(fd);
         if (make_path(tmp, "%s.tmp", path))
             (void)unlink(tmp);
+        errno = rc;
         return -1;
     }
     return fd;

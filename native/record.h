@@ -23,8 +23,9 @@ int rec_write(const char *path, const struct rec *r, bool durable);
 
 /* Creates <path>.tmp now and reserves room for a record in it (fallocate), so that a record
  * written later with rec_write_prepared still fits when the disk has filled up meanwhile.
- * Returns the fd (close-on-exec), or -1 if the file or the reservation could not be made:
- * rec_write then does the whole job at the end, as before. */
+ * Returns the fd (close-on-exec), or -1 with errno if the file or the reservation could not be
+ * made (EOPNOTSUPP: the file system cannot reserve; rec_write then does the whole job at the
+ * end). */
 int rec_prepare(const char *path);
 
 /* rec_write into the file rec_prepare made (fd), or a plain rec_write if fd < 0. */

@@ -34,9 +34,19 @@ enum reason { R_EXITED, R_TIMEOUT, R_IDLE, R_CANCELLED };
 static const char *const reason_names[] = {"exited", "timeout", "idle_timeout", "cancelled"};
 
 /* Launch error stages; the child sends one with its errno over a close-on-exec pipe. */
-enum stage { ST_SETSID, ST_CGROUP, ST_RLIMIT, ST_STDIO, ST_CHDIR, ST_PRCTL, ST_EXEC, ST_SHIM };
-static const char *const stage_names[] = {"setsid", "cgroup", "rlimit", "stdio",
-                                          "chdir",  "prctl",  "exec",   "shim"};
+enum stage {
+    ST_SETSID,
+    ST_CGROUP,
+    ST_RLIMIT,
+    ST_STDIO,
+    ST_CHDIR,
+    ST_PRCTL,
+    ST_EXEC,
+    ST_SHIM,
+    ST_RECORDS /* the shim's own: no room for the start and exit records */
+};
+static const char *const stage_names[] = {"setsid", "cgroup", "rlimit", "stdio",  "chdir",
+                                          "prctl",  "exec",   "shim",   "records"};
 struct launch_error {
     int stage, err;
 };
@@ -66,10 +76,24 @@ static struct {
 
 static int write_exit_record(const char *reason, int stage, int err);
 
-/* The exit record's temp file, made with room reserved when the gate opens (rec_prepare): a
- * disk that fills up while the program runs cannot cost the task its exit record. */
+/* The exit and start records' temp files, made with room reserved when the gate opens
+ * (rec_prepare), before the program exists: a disk that fills up while the program runs
+ * cannot cost the task its records, and on a disk already full the program never starts. */
 static int exit_fd = -1;
+static int start_fd = -1;
 static void kill_task(void);
+
+/* A start record reserved but never written (the launch failed): its temp file goes. */
+static void drop_start_reservation(void)
+{
+    char tmp[PATH_MAX];
+    if (start_fd < 0)
+        return;
+    close(start_fd);
+    start_fd = -1;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", spec.start_record) < (int)sizeof tmp)
+        (void)unlink(tmp);
+}
 
 /* Internal failure: say why, stop the task, still leave an exit record if we may. */
 static _Noreturn void die(const char *what)
@@ -78,6 +102,7 @@ static _Noreturn void die(const char *what)
     msg("%s: %s", what, strerror(err));
     if (t.started && !t.exited)
         kill_task();
+    drop_start_reservation();
     if (t.gate_open && !t.exit_written)
         (void)write_exit_record("launch_failed", ST_SHIM, err);
     exit(1);
@@ -383,6 +408,7 @@ static _Noreturn void child(int errfd, size_t joined)
 /* A launch failure is a normal outcome for the shim: exit record, notify, exit 0. */
 static _Noreturn void launch_failed(enum stage stage, int err)
 {
+    drop_start_reservation();
     t.finished_ms = now_ms(CLOCK_REALTIME);
     exit(write_exit_record("launch_failed", stage, err) == 0 ? 0 : 1);
 }
@@ -480,9 +506,22 @@ static pid_t start_child(int cgfd, size_t cg2, bool *failed, struct launch_error
     return pid;
 }
 
+/* Reserves room for a record; a file system that cannot reserve (no fallocate) is let be. */
+static int reserve_record(const char *path)
+{
+    int fd = rec_prepare(path);
+    if (fd < 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+        int err = errno;
+        msg("%s: %s", path, strerror(err));
+        launch_failed(ST_RECORDS, err); /* the program never ran: a failed task without pid */
+    }
+    return fd;
+}
+
 static void launch(void)
 {
-    exit_fd = rec_prepare(spec.exit_record);
+    exit_fd = reserve_record(spec.exit_record);
+    start_fd = reserve_record(spec.start_record);
     /* Opened here, not in the child: the shim needs the log fds for idle detection and
      * fsync, and they are inherited through dup2 in the child. */
     const char *paths[3] = {spec.stdin_path ? spec.stdin_path : "/dev/null",
@@ -777,7 +816,9 @@ static int run_task(bool cancelled)
     struct rec r = {0};
     rec_line(&r, "version=1\npid=%d\npgid=%d\nstarted_at_ms=%lld", (int)t.pid, (int)t.pid,
              (long long)t.started_ms);
-    if (rec_write(spec.start_record, &r, spec.durable) != 0 ||
+    int fd = start_fd;
+    start_fd = -1;
+    if (rec_write_prepared(fd, spec.start_record, &r, spec.durable) != 0 ||
         notify(spec.notify_dir, spec.task_id, "started") != 0) {
         errno = EIO;
         die("start record");

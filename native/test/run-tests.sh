@@ -185,8 +185,22 @@ test_already_session_leader() {
 
 # An internal failure after the start (here: the start record cannot be written) kills the
 # program and still leaves an exit record (stage shim), with shim exit status 1.
-test_internal_failure() {
+# The records cannot be reserved (a full disk, here a missing dir): the program never starts.
+test_records_unwritable() {
     newtask exe=/bin/sleep arg=sleep arg=30 "start_record=$T/no-such-dir/start"
+    run_shim
+    finished
+    expect reason "$(field reason)" launch_failed
+    expect stage "$(field launch_error_stage)" records
+    ! has_field pid || fail "a pid although the program must not start"
+    [[ -z $(ls "$D" | grep '\.tmp$') ]] || fail ".tmp left"
+}
+
+# A failure after the program started (its start notification cannot be made: a directory
+# has its name): killed.
+test_internal_failure() {
+    newtask exe=/bin/sleep arg=sleep arg=30
+    mkdir "$D/notify/$TASK.started"
     run_shim 1
     finished
     expect reason "$(field reason)" launch_failed
@@ -601,7 +615,7 @@ cgroup_tests() {
 }
 
 for t in exit_0 exit_3 killed_by_signal missing_program not_executable bad_cwd stdio_error \
-    cgroup_join_error rlimit_as rlimit_fsize already_session_leader internal_failure path_search \
+    cgroup_join_error rlimit_as rlimit_fsize already_session_leader records_unwritable internal_failure path_search \
     path_search_argv0 path_search_eacces path_search_enoent timeout_forced_kill \
     timeout_graceful cancel_sigterm cancel_sigusr1 gate_closed cancel_before_gate fd_hygiene \
     env_exact grandchild_killed double_fork_killed idle_timeout idle_not_while_output \

@@ -164,9 +164,11 @@ export class TaskFinisher {
       extraEvents,
     );
     this.deps.cgroups.remove(dirs);
-    // The exit record the shim reserved room for (native/record.c), never written: without
-    // this the task dir would keep a preallocated, empty temp file for good.
-    fs.rmSync(`${this.deps.pathsOf(record.taskId).exitRecordPath}.tmp`, { force: true });
+    // The records the shim reserved room for (native/record.c), never written: without this
+    // the task dir would keep preallocated, empty temp files for good.
+    const paths = this.deps.pathsOf(record.taskId);
+    for (const file of [paths.exitRecordPath, paths.startRecordPath])
+      fs.rmSync(`${file}.tmp`, { force: true });
   }
 
   /** Ends a task that never started (cancelled while queued, or failed before launch). */

@@ -228,4 +228,50 @@ describe('storage faults', () => {
     assert.equal(status.error?.code, 'exit_non_zero');
     await stopServer(server);
   });
+
+  test('a queued task dispatched while its task dir has no room never runs its program, and has no pid', async (t) => {
+    // tasks/ on a small file system of its own, the database on another with room: the
+    // dispatch commits, the supervisor finds no room for its records.
+    const mount = mountSmallTmpfsOrSkip(t);
+    if (mount === undefined) return;
+    const dataDir = makeDataDir('execgo-storage-');
+    const tasksDir = path.join(dataDir, 'tasks');
+    fs.mkdirSync(tasksDir);
+    execFileSync('mount', ['--bind', mount, tasksDir]);
+    mounts.push(tasksDir);
+    const server = await start(dataDir, ['--max-running-tasks', '1']);
+    const gate = path.join(dataDir, 'go');
+    const ran = path.join(dataDir, 'ran');
+    const first = await server.api.submit(
+      countedTask('first', MARK, `while [ ! -e ${gate} ]; do sleep 0.02; done; exit 0`),
+    );
+    await server.api.waitFor(first, (s) => s.pid !== undefined);
+    const queued = await server.api.submit(countedTask('queued', MARK, `touch ${ran}`));
+    const filler = path.join(mount, 'filler');
+    fillUp(filler);
+    // The first task ends (its records were reserved); its slot goes to the queued one, whose
+    // supervisor finds no room for its own records and gives up before the program exists.
+    fs.writeFileSync(gate, '');
+    await server.api.waitFor(queued, (s) => s.status !== 'accepted', 20_000);
+    fs.rmSync(filler);
+    fs.rmSync(`${filler}.tail`);
+    const status = await server.api.waitTerminal(queued, 20_000);
+    assert.equal(status.status, 'failed', JSON.stringify(status));
+    // launch_failed at records when the exit record still fitted, else the supervisor could
+    // write nothing at all (internal); either way without a pid, and the program never ran.
+    assert.ok(
+      status.error?.code === 'internal' ||
+        /^launch failed at records: /.test(status.error?.message ?? ''),
+      JSON.stringify(status.error),
+    );
+    assert.equal(status.pid, undefined);
+    assert.equal(fs.existsSync(ran), false, 'the program never ran');
+    assert.equal((await server.api.waitTerminal(first)).exit_code, 0);
+    const taskDir = path.join(tasksDir, queued);
+    assert.deepEqual(
+      fs.readdirSync(taskDir).filter((name) => name.endsWith('.tmp')),
+      [],
+    );
+    await stopServer(server);
+  });
 });
