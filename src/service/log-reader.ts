@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { openLogFile } from '../store/open-log-file.js';
 
 /** The two output streams of a task. */
 export type LogStream = 'stdout' | 'stderr';
@@ -78,14 +79,8 @@ function findTailStart(fd: number, size: number, lines: number, floor: number): 
 
 /** Reads the selected part of a log file without loading the whole file. */
 export function readLogSlice(file: string, selection: LogSelection): LogSlice {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      return { data: Buffer.alloc(0), start: 0, end: 0, totalBytes: 0 };
-    throw error;
-  }
+  const fd = openLogFile(file);
+  if (fd === undefined) return { data: Buffer.alloc(0), start: 0, end: 0, totalBytes: 0 };
   try {
     const totalBytes = fs.fstatSync(fd).size;
     let start: number;

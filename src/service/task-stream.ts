@@ -8,6 +8,7 @@ import type { TaskStore } from '../store/task-store.js';
 import { readAt, type LogStream } from './log-reader.js';
 import { formatPosition, type StreamPosition } from './stream-position.js';
 import type { TaskDirWatch } from './task-dir-watch.js';
+import { openLogFile } from '../store/open-log-file.js';
 
 /** Output is sent in pieces of at most this size, so one flood cannot hog a connection. */
 const CHUNK_BYTES = 64 * 1024;
@@ -119,13 +120,8 @@ async function drainLog(
   isFinal: boolean,
 ): Promise<void> {
   const key = stream === 'stdout' ? 'stdoutOffset' : 'stderrOffset';
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
+  const fd = openLogFile(file);
+  if (fd === undefined) return;
   try {
     const size = fs.fstatSync(fd).size;
     while (position[key] < size && !signal.aborted) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { incompleteUtf8Tail } from './utf8-tail.js';
+import { openLogFile } from './open-log-file.js';
 
 /** The inline part of a log returned in a task status. */
 export interface OutputPreview {
@@ -20,14 +21,8 @@ export function readOutputPreview(
   knownBytes?: number,
 ): OutputPreview {
   if (knownBytes === 0) return { text: '', truncated: false, totalBytes: 0 };
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      return { text: '', truncated: false, totalBytes: 0 };
-    throw error;
-  }
+  const fd = openLogFile(file);
+  if (fd === undefined) return { text: '', truncated: false, totalBytes: 0 };
   try {
     const totalBytes = fs.fstatSync(fd).size;
     const length = Math.min(totalBytes, maxBytes);

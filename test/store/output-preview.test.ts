@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { readLogSlice } from '../../src/service/log-reader.js';
 import { readOutputPreview } from '../../src/store/output-preview.js';
 import { makeTempDir } from '../support/temp-dirs.js';
 
@@ -47,5 +49,18 @@ describe('readOutputPreview', () => {
       truncated: false,
       totalBytes: 0,
     });
+  });
+
+  it('reads a log replaced by a symlink or a FIFO as empty: never followed, never blocking', () => {
+    const secret = path.join(dir, 'secret');
+    fs.writeFileSync(secret, 'not the task output');
+    const link = path.join(dir, 'linked.log');
+    fs.symlinkSync(secret, link);
+    const empty = { text: '', truncated: false, totalBytes: 0 };
+    assert.deepEqual(readOutputPreview(link, 100), empty);
+    const fifo = path.join(dir, 'fifo.log');
+    execFileSync('mkfifo', [fifo]);
+    assert.deepEqual(readOutputPreview(fifo, 100), empty);
+    assert.equal(readLogSlice(link, { kind: 'range', offset: 0, limit: 100 }).totalBytes, 0);
   });
 });
