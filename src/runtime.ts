@@ -211,6 +211,7 @@ function wireRuntime(config: RuntimeConfig, options: RuntimeOptions, lock: DataD
   });
   events.on('task:exited', (taskId) => dispatcher.onTaskExited(taskId));
   events.on('task:finished', (record) => dispatcher.onTaskFinished(record.taskId));
+  events.on('task:requeued', (record) => dispatcher.onTaskRequeued(record));
   const timers: NodeJS.Timeout[] = [];
 
   const guard = (what: string, fn: () => void) => () => {

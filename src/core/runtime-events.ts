@@ -17,6 +17,8 @@ export interface RuntimeEventMap {
    */
   'task:exited': [taskId: string];
   'task:finished': [record: TaskRecord];
+  /** A running task that never started (its launch got no supervisor) is accepted again. */
+  'task:requeued': [record: TaskRecord];
   'task:changed': [taskId: string, status: TaskStatus];
   /** New rows in the task's persisted event log (after commit). */
   'task:event': [taskId: string];

@@ -85,10 +85,15 @@ export interface ShimLauncher {
   close(): void;
 }
 
+/** Spawner deaths within this window that make the launcher give up on it (Node's spawn). */
+const SPAWNER_RESTARTS = { max: 3, windowMs: 60_000 };
+
 /**
  * Uses `execgo-spawner` next to the shim binary, keeping `poolSize` shims forked ahead of
- * need; falls back to Node's spawn (with a warning) when it is missing or dies. The fallback
- * is slower (Node forks its whole process per task) but gives the same guarantees.
+ * need. If it dies (killed, OOM), a new one is started, and launches that were waiting for a
+ * shim are queued again by the executor; after SPAWNER_RESTARTS.max deaths within a minute, or
+ * when it is missing, shims are launched with Node's spawn (with a warning): slower (Node
+ * forks its whole process per task) but with the same guarantees.
  */
 export function createShimLauncher(
   shimPath: string,
@@ -103,11 +108,29 @@ export function createShimLauncher(
     return spawnGatedShim(shimPath, shim.specPath, shim.shimLogPath, onExit);
   };
   let client: SpawnerClient | undefined;
+  let isClosed = false;
+  const deaths: number[] = [];
+  const startSpawner = (): void => {
+    client = new SpawnerClient(spawnerPath, poolSize, (reason) => {
+      const now = Date.now();
+      deaths.push(now);
+      while (deaths.length > 0 && (deaths[0] ?? now) < now - SPAWNER_RESTARTS.windowMs)
+        deaths.shift();
+      if (isClosed) return;
+      if (deaths.length >= SPAWNER_RESTARTS.max) {
+        logger.warn(
+          { spawner: spawnerPath, reason, deaths_last_minute: deaths.length },
+          'spawner keeps dying; launching shims with spawn from now on',
+        );
+        return;
+      }
+      logger.warn({ spawner: spawnerPath, reason }, 'spawner died; starting a new one');
+      startSpawner();
+    });
+  };
   try {
     fs.accessSync(spawnerPath, fs.constants.X_OK);
-    client = new SpawnerClient(spawnerPath, poolSize, (reason) => {
-      logger.warn({ spawner: spawnerPath, reason }, 'spawner died; launching shims with spawn');
-    });
+    startSpawner();
   } catch (error) {
     logger.warn({ err: error, spawner: spawnerPath }, 'no spawner; launching shims with spawn');
   }
@@ -117,6 +140,9 @@ export function createShimLauncher(
     },
     acquire: (shim, onExit) =>
       client?.alive === true ? client.acquire(shim, onExit) : viaNode(shim, onExit),
-    close: () => client?.close(),
+    close: () => {
+      isClosed = true;
+      client?.close();
+    },
   };
 }

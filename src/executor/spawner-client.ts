@@ -4,6 +4,17 @@ import { isSameProcessAlive, readBootId } from './process-identity.js';
 import type { ProcessIdentity } from '../core/task-record.js';
 import type { GatedShim, ShimStart } from './shim-launcher.js';
 
+/**
+ * The spawner exited before this launch got a shim: nothing was recorded, nothing started,
+ * so the task can simply be queued again (task-executor.ts).
+ */
+export class SpawnerGoneError extends RuntimeError {
+  constructor(reason: string) {
+    super('launch_failed', `the spawner is gone: ${reason}`);
+    this.name = 'SpawnerGoneError';
+  }
+}
+
 /** A launch waiting for the next forked shim (the pool was empty). */
 interface Waiter {
   resolve(shim: PooledShim): void;
@@ -59,7 +70,7 @@ export class SpawnerClient {
     const die = (reason: string): void => {
       if (!this.isAlive) return;
       this.isAlive = false;
-      const error = new RuntimeError('launch_failed', `the spawner is gone: ${reason}`);
+      const error = new SpawnerGoneError(reason);
       for (const waiter of this.waiters.splice(0)) waiter.reject(error);
       this.ready.length = 0;
       onDeath(reason);
@@ -87,8 +98,7 @@ export class SpawnerClient {
    * something to say.
    */
   acquire(shim: ShimStart, onExit: () => void): GatedShim | Promise<GatedShim> {
-    if (!this.isAlive)
-      return Promise.reject(new RuntimeError('launch_failed', 'the spawner is not running'));
+    if (!this.isAlive) return Promise.reject(new SpawnerGoneError('it is not running'));
     if (shim.spec.length > SPEC_MAX_BYTES)
       return Promise.reject(new RuntimeError('launch_failed', 'the launch spec is too large'));
     const launch = Buffer.concat([

@@ -23,6 +23,7 @@ import { encodeLaunchSpec, type LaunchSpec } from './launch-spec.js';
 import type { NotifyKind } from './notify-watcher.js';
 import { isSameProcessAlive, signalIfSame } from './process-identity.js';
 import { createShimLauncher, type ShimLauncher } from './shim-launcher.js';
+import { SpawnerGoneError } from './spawner-client.js';
 import type { TaskFinisher } from './task-finisher.js';
 
 export interface ExecutorDeps {
@@ -259,7 +260,35 @@ export class TaskExecutor {
       shim.open();
     } catch (error) {
       if (this.isStopped) return;
-      this.failLaunch(record, cgroupDirs, error);
+      if (error instanceof SpawnerGoneError) this.requeueLaunch(record, cgroupDirs, error);
+      else this.failLaunch(record, cgroupDirs, error);
+    }
+  }
+
+  /**
+   * The spawner died before this launch got a shim: nothing of the task was recorded or
+   * started, so it goes back to the queue (a new spawner is starting) instead of failing for
+   * a fault of the host's. Its reservation is returned; the dispatcher takes it up again.
+   */
+  private requeueLaunch(record: TaskRecord, cgroupDirs: string[], error: SpawnerGoneError): void {
+    const { deps } = this;
+    deps.logger.warn({ task_id: record.taskId, err: error }, 'task launch queued again');
+    try {
+      deps.cgroups.remove(cgroupDirs);
+      this.identities.release(record.taskId);
+      if (this.exposed.delete(record.taskId)) this.noteExposure();
+      const isRequeued = deps.store.requeue(record.taskId, deps.clock.now(), [
+        {
+          type: 'recovered',
+          message: `${error.message}; queued again`,
+          data: { action: 'requeued', found: 'spawner_gone' },
+        },
+        { type: 'resource_released', data: record.reservation },
+      ]);
+      if (isRequeued) deps.events.emit('task:requeued', record);
+    } catch (requeueError) {
+      // Storage fault: still `running` without a shim; the sweep settles it.
+      deps.logger.error({ err: requeueError, task_id: record.taskId }, 'requeueing failed');
     }
   }
 

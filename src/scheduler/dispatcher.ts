@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import { formatTimestamp } from '../core/clock.js';
 import type { Failpoints } from '../core/failpoints.js';
 import type { RuntimeEvents } from '../core/runtime-events.js';
+import type { TaskRecord } from '../core/task-record.js';
 import type { TaskExecutor } from '../executor/task-executor.js';
 import { selectDispatchable, type WaitingTask } from '../ledger/fair-dispatch.js';
 import type { ResourceLedger } from '../ledger/resource-ledger.js';
@@ -67,6 +68,25 @@ export class Dispatcher {
       return;
     }
     this.runPass();
+  }
+
+  /**
+   * A task whose launch got no supervisor was put back to `accepted` (task-executor.ts): its
+   * reservation is returned and it waits again in its old place (its queue_seq).
+   */
+  onTaskRequeued(record: TaskRecord): void {
+    if (this.deps.ledger.release(record.taskId) !== undefined)
+      this.deps.events.emit('ledger:changed');
+    this.waiting.add(
+      toWaitingTask({
+        taskId: record.taskId,
+        ...(record.tenant === undefined ? {} : { tenant: record.tenant }),
+        reservation: record.reservation,
+        queueSeq: record.queueSeq,
+      }),
+    );
+    this.deps.events.emit('task:changed', record.taskId, 'accepted');
+    this.schedule(setImmediate);
   }
 
   /** An accepted task was cancelled: it will never be started. */

@@ -3,9 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
+  countOpenReservations,
   countedTask,
+  countRuns,
   crashServer,
   endCrashServers,
+  getEvents,
   readStatFields,
   startCrashServer,
   stopServer,
@@ -116,6 +119,33 @@ describe('spawner shim pool', () => {
       assert.equal(status.stdout, `${id}\n`);
     }
     await waitForChildren(spawner, SLOTS);
+    await stopServer(server);
+  });
+
+  test('a spawner killed while a launch waits for its fork: a new spawner, the task queued again and run', async () => {
+    const server = await start();
+    const spawner = await warmSpawner(server);
+    // Stopped, the spawner can neither fork nor report exits: the pooled shims, killed now,
+    // are zombies the server will not hand a task to, so the launch waits for a fork.
+    process.kill(spawner, 'SIGSTOP');
+    for (const pid of await waitForChildren(spawner, SLOTS)) process.kill(pid, 'SIGKILL');
+    await server.api.submit(countedTask('waiting', MARK, 'echo ran'));
+    await server.api.waitFor('waiting', (s) => s.status === 'running');
+    process.kill(spawner, 'SIGKILL');
+    const status = await server.api.waitTerminal('waiting');
+    assert.equal(status.status, 'success', JSON.stringify(status));
+    assert.equal(status.stdout, 'ran\n');
+    assert.equal(countRuns(server.dataDir, 'waiting'), 1);
+    const events = await getEvents(server.api, 'waiting');
+    const requeued = events.find((e) => e.event_type === 'recovered');
+    assert.deepEqual(requeued?.data, { action: 'requeued', found: 'spawner_gone' });
+    assert.equal(countOpenReservations(events), 0);
+    // Launched by a new spawner, not by Node's spawn.
+    const next = childrenOf(server.child.pid ?? 0).find(
+      (pid) => commOf(pid) === 'execgo-spawner' && pid !== spawner,
+    );
+    assert.ok(next !== undefined, 'a new spawner runs');
+    assert.ok(server.logLines.some((line) => line.includes('spawner died; starting a new one')));
     await stopServer(server);
   });
 
