@@ -100,13 +100,37 @@ export class Dispatcher {
    * they must agree). Returns whether a reload was needed.
    */
   resync(): boolean {
-    if (this.isStopped || this.deps.store.countAccepted() === this.waiting.size) return false;
+    if (this.isStopped) return false;
+    this.releaseStrayReservations();
+    if (this.deps.store.countAccepted() === this.waiting.size) return false;
     this.deps.logger.warn(
       { queued_in_memory: this.waiting.size },
       'dispatch queue differed from the database; reloaded',
     );
     this.waiting.load(this.deps.store.listWaiting().map(toWaitingTask));
     return true;
+  }
+
+  /**
+   * Only a running task holds a reservation, and every change to both happens in one
+   * synchronous step. A reservation in the ledger whose task is not running in the database
+   * would hold its slot for good (a second server on the data dir once did this; the data dir
+   * lock now prevents it): defence in depth, it is returned, with an error logged.
+   */
+  private releaseStrayReservations(): void {
+    const { ledger, store, logger, events } = this.deps;
+    const active = ledger.snapshot().active;
+    if (active.length === 0) return;
+    const running = store.listRunningIds();
+    for (const reservation of active) {
+      if (running.has(reservation.task_id)) continue;
+      ledger.release(reservation.task_id);
+      events.emit('ledger:changed');
+      logger.error(
+        { task_id: reservation.task_id },
+        'the ledger held a reservation for a task that is not running; released',
+      );
+    }
   }
 
   stop(): void {

@@ -91,6 +91,9 @@ export function prepareStatements(db: SqliteDatabase) {
     countByStatus: db.prepare<[TaskStatus], { n: number }>(
       'SELECT COUNT(*) AS n FROM tasks WHERE status = ?',
     ),
+    listIdsByStatus: db.prepare<[TaskStatus], { task_id: string }>(
+      'SELECT task_id FROM tasks WHERE status = ?',
+    ),
     listReserved: db.prepare<[], TaskRow>(
       `SELECT * FROM tasks WHERE reserved_at IS NOT NULL AND released_at IS NULL
        ORDER BY queue_seq`,

@@ -185,6 +185,11 @@ export class TaskStore {
     return this.statements.listByStatus.all('running').map(rowToRecord);
   }
 
+  /** Ids of running tasks (the status index; no row parsing): for the sweep's ledger check. */
+  listRunningIds(): Set<string> {
+    return new Set(this.statements.listIdsByStatus.all('running').map((row) => row.task_id));
+  }
+
   countAccepted(): number {
     return this.statements.countByStatus.get('accepted')?.n ?? 0;
   }

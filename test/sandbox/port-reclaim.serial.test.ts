@@ -88,7 +88,7 @@ describe('the port reclaim at start', () => {
       });
       servers.push(second);
       const reclaimed = second.logLines.find((line) =>
-        line.includes('the API port was taken while sandboxed tasks shared the host network'),
+        line.includes('the API port was taken while sandboxed tasks ran'),
       );
       assert.ok(reclaimed?.includes(taskId), second.logLines.join('\n'));
       assert.equal((await second.api.request('GET', '/readyz')).status, 200);

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pino from 'pino';
 import { systemClock } from '../../src/core/clock.js';
 import { Failpoints } from '../../src/core/failpoints.js';
@@ -14,9 +12,9 @@ import { Dispatcher } from '../../src/scheduler/dispatcher.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import { TaskStore } from '../../src/store/task-store.js';
 import { makeAcceptedRecord } from '../support/task-records.js';
+import { makeTempDir } from '../support/temp-dirs.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-dispatcher-'));
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
+const dir = makeTempDir('execgo-dispatcher-');
 
 const accepted = (taskId: string): TaskRecord => makeAcceptedRecord(taskId, Date.now());
 
@@ -25,16 +23,17 @@ function setUp(name: string, slots: number) {
   const store = new TaskStore(openDatabase(path.join(dir, `${name}.db`), { durable: false }));
   const launched: string[] = [];
   const executor = { launch: (record: TaskRecord) => launched.push(record.taskId) };
+  const ledger = new ResourceLedger({ task_slots: slots }, []);
   const dispatcher = new Dispatcher({
     store,
-    ledger: new ResourceLedger({ task_slots: slots }, []),
+    ledger,
     executor: executor as unknown as TaskExecutor,
     events: new RuntimeEvents(),
     clock: systemClock,
     logger: pino({ level: 'silent' }),
     failpoints: new Failpoints(undefined),
   });
-  return { store, dispatcher, launched };
+  return { store, dispatcher, launched, ledger };
 }
 
 describe('Dispatcher queue', () => {
@@ -60,6 +59,21 @@ describe('Dispatcher queue', () => {
     dispatcher.dispatchNow();
     dispatcher.stop();
     assert.deepEqual(launched, ['behind-its-back']);
+  });
+
+  it('resync returns a reservation whose task is not running (it would hold its slot for good)', () => {
+    const { store, dispatcher, launched, ledger } = setUp('stray', 1);
+    dispatcher.start();
+    // What a second server on the same data dir once caused: the task finished behind this
+    // server's back while its ledger still held the slot.
+    ledger.reserve('gone', { task_slots: 1 }, undefined, new Date().toISOString());
+    store.insertAccepted(accepted('next'), []);
+    dispatcher.resync();
+    assert.equal(ledger.has('gone'), false);
+    dispatcher.dispatchNow();
+    dispatcher.stop();
+    assert.deepEqual(launched, ['next'], 'the slot is free again');
+    assert.equal(ledger.has('next'), true, 'a running task keeps its reservation');
   });
 
   it('an accepted task that fits is launched at once, before submit returns', () => {
