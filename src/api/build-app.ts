@@ -8,7 +8,11 @@ import type { TaskService } from '../service/task-service.js';
 import { answerClientError, handleError } from './error-handler.js';
 import { createHttpServer } from './http-server.js';
 import { collectRoutes } from './openapi-document.js';
-import { refuseSandboxedCallers, type SandboxedPeerGuard } from './sandboxed-peer-guard.js';
+import {
+  closeIdleSandboxedConnections,
+  refuseSandboxedCallers,
+  type SandboxedPeerGuard,
+} from './sandboxed-peer-guard.js';
 import { registerListRoutes } from './routes/list-routes.js';
 import { registerLogRoutes } from './routes/log-routes.js';
 import { registerOpenApiRoutes } from './routes/openapi-routes.js';
@@ -109,6 +113,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'string' }, parseJsonBody);
   app.setErrorHandler(handleError);
   app.addHook('onRequest', refuseSandboxedCallers(deps.peerGuard));
+  closeIdleSandboxedConnections(app.server, deps.peerGuard);
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({
       error: { code: 'not_found', message: `no route for ${request.method} ${request.url}` },

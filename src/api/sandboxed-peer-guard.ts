@@ -1,6 +1,6 @@
 import { fstat } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { onRequestHookHandler } from 'fastify';
 import { isInRange, type UidRange } from '../sandbox/sandbox-exposure.js';
 import { isAddressOfThisHost } from './host-addresses.js';
@@ -136,4 +136,25 @@ export function refuseSandboxedCallers(guard: SandboxedPeerGuard): onRequestHook
     // The verdict never rejects; if it did, refusing is the safe side.
     verdict.then((isRefused) => (isRefused ? refuse() : done()), refuse);
   };
+}
+
+/** How long a connection the guard refuses may stay open without sending a request. */
+const REFUSED_IDLE_MS = 1_000;
+
+/**
+ * Checks each connection as it is accepted, not only at its first request: a refused one that
+ * sends a request gets the hook's 403; one that sends nothing is closed after REFUSED_IDLE_MS.
+ * Without this a sandboxed task could hold tens of thousands of idle connections and take every
+ * descriptor of the server (audit round 8: root clients were refused). The verdict is the
+ * guard's cached one, so the hook does not look the connection up again.
+ */
+export function closeIdleSandboxedConnections(server: Server, guard: SandboxedPeerGuard): void {
+  server.on('connection', (socket: Socket) => {
+    void guard.check(socket)?.then((isRefused) => {
+      if (!isRefused || socket.destroyed) return;
+      const timer = setTimeout(() => socket.destroy(), REFUSED_IDLE_MS);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+    });
+  });
 }

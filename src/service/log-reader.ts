@@ -79,10 +79,10 @@ function findTailStart(fd: number, size: number, lines: number, floor: number): 
 
 /** Reads the selected part of a log file without loading the whole file. */
 export function readLogSlice(file: string, selection: LogSelection): LogSlice {
-  const fd = openLogFile(file);
-  if (fd === undefined) return { data: Buffer.alloc(0), start: 0, end: 0, totalBytes: 0 };
+  const opened = openLogFile(file);
+  if (opened === undefined) return { data: Buffer.alloc(0), start: 0, end: 0, totalBytes: 0 };
+  const { fd, size: totalBytes } = opened;
   try {
-    const totalBytes = fs.fstatSync(fd).size;
     let start: number;
     let end: number;
     if (selection.kind === 'tail') {

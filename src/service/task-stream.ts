@@ -120,10 +120,10 @@ async function drainLog(
   isFinal: boolean,
 ): Promise<void> {
   const key = stream === 'stdout' ? 'stdoutOffset' : 'stderrOffset';
-  const fd = openLogFile(file);
-  if (fd === undefined) return;
+  const opened = openLogFile(file);
+  if (opened === undefined) return;
+  const { fd, size } = opened;
   try {
-    const size = fs.fstatSync(fd).size;
     while (position[key] < size && !signal.aborted) {
       const offset = position[key];
       const chunk = readAt(fd, offset, Math.min(CHUNK_BYTES, size - offset));

@@ -21,10 +21,10 @@ export function readOutputPreview(
   knownBytes?: number,
 ): OutputPreview {
   if (knownBytes === 0) return { text: '', truncated: false, totalBytes: 0 };
-  const fd = openLogFile(file);
-  if (fd === undefined) return { text: '', truncated: false, totalBytes: 0 };
+  const opened = openLogFile(file);
+  if (opened === undefined) return { text: '', truncated: false, totalBytes: 0 };
+  const { fd, size: totalBytes } = opened;
   try {
-    const totalBytes = fs.fstatSync(fd).size;
     const length = Math.min(totalBytes, maxBytes);
     const buf = Buffer.alloc(length);
     const read = length === 0 ? 0 : fs.readSync(fd, buf, 0, length, 0);

@@ -85,6 +85,25 @@ function getAs(uid: number, baseUrl: string): Promise<string> {
   });
 }
 
+/**
+ * Opens a connection to the API as `uid` and sends nothing; resolves with what happened to
+ * it within `waitMs`: 'closed' by the server, or 'open'.
+ */
+function idleAs(uid: number, baseUrl: string, waitMs = 10_000): Promise<string> {
+  const { port } = new URL(baseUrl);
+  const script = `const s=require('net').connect(${port},'127.0.0.1');s.on('error',()=>{});s.on('close',()=>{console.log('closed');process.exit(0)});setTimeout(()=>{console.log('open');process.exit(0)},${waitMs})`;
+  return new Promise((resolve) => {
+    const child = spawn(
+      'setpriv',
+      [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', script],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('close', () => resolve(out.trim()));
+  });
+}
+
 /** The contract's default namespaces: the task shares the host's network. */
 const SHARED_NETWORK = { mount: true, pid: true, uts: false, ipc: true, net: false };
 
@@ -112,6 +131,10 @@ describe('the API guard across restarts', () => {
     // A socket of this uid on the host's network: what a net: false task creates and passes
     // to a net: true one over a unix socket before it exits (audit round 8 ran a root task so).
     assert.equal(await getAs(uid, server.api.baseUrl), '403');
+    // Nor can it hold connections that send nothing (descriptor exhaustion): closed soon.
+    assert.equal(await idleAs(uid, server.api.baseUrl), 'closed');
+    // A root client's idle connection is left alone (3 s: three times the refused ones' 1 s).
+    assert.equal(await idleAs(0, server.api.baseUrl, 3_000), 'open');
     await server.api.request('POST', `/api/v1/tasks/${taskId}/kill`, { body: {} });
     await server.api.waitTerminal(taskId);
     // Once no sandboxed task runs, the range is not refused any more (nothing of it can run).
