@@ -31,9 +31,11 @@ import { resolveTaskPaths } from './store/task-paths.js';
 import { TaskStore } from './store/task-store.js';
 import { startWalCheckpointer, type WalCheckpointer } from './store/wal-checkpointer.js';
 import {
+  ANY_NON_ROOT_UID,
   DEFAULT_EXPOSURE_DIR,
   readExposedRanges,
   SandboxExposure,
+  tryReadExposedRanges,
 } from './sandbox/sandbox-exposure.js';
 import { listenReclaimingPort } from './api/reclaim-listen-port.js';
 import { SandboxedPeerGuard } from './api/sandboxed-peer-guard.js';
@@ -179,9 +181,17 @@ function wireRuntime(config: RuntimeConfig, options: RuntimeOptions, lock: DataD
   const shutdown = new AbortController();
   // Every long-poll waiter and stream listens for shutdown; many at once is normal here.
   setMaxListeners(0, shutdown.signal);
-  /** Sandbox uids of this host whose tasks share its network: every runtime's, and ours. */
+  /** Sandbox uids of this host's running sandboxed tasks: every runtime's, and ours. */
   const exposedRanges = () => [
     ...readExposedRanges(DEFAULT_EXPOSURE_DIR),
+    ...executor.exposedRanges(),
+  ];
+  /**
+   * The same for the API guard, failing closed: notes that cannot be read (out of
+   * descriptors, which a task can cause) make every non-root uid suspect, rather than none.
+   */
+  const guardedRanges = () => [
+    ...(tryReadExposedRanges(DEFAULT_EXPOSURE_DIR) ?? [ANY_NON_ROOT_UID]),
     ...executor.exposedRanges(),
   ];
   const app = buildApp({
@@ -195,7 +205,7 @@ function wireRuntime(config: RuntimeConfig, options: RuntimeOptions, lock: DataD
     shutdown: shutdown.signal,
     // Always, even where this runtime cannot sandbox: other runtimes on the host may.
     peerGuard: new SandboxedPeerGuard({
-      exposedRanges,
+      exposedRanges: guardedRanges,
     }),
   });
   const watcher = new NotifyWatcher(notifyDir, (taskId, kind) => {

@@ -133,7 +133,7 @@ function normalizeLabels(labels: Record<string, string> | undefined): void {
 /** Text an HTTP header value carries unchanged (as UTF-8 bytes). */
 function isHeaderSafe(value: string): boolean {
   // eslint-disable-next-line no-control-regex
-  return !/[\x00-\x08\x0a-\x1f\x7f]/.test(value) && value.trim() === value && value !== '';
+  return !/[\x00-\x08\x0a-\x1f\x7f-\x9f]/.test(value) && value.trim() === value && value !== '';
 }
 
 function normalizeControlContext(

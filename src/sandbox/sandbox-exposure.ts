@@ -74,22 +74,38 @@ export function parseExposureNote(text: string): UidRange[] {
   return ranges;
 }
 
-/** The uid ranges of every runtime on this host that runs exposed sandboxed tasks now. */
-export function readExposedRanges(dir: string): UidRange[] {
+/**
+ * Every uid but root's: what the API guard must treat as possibly sandboxed when the notes
+ * cannot be read. Never a range to kill (the port reclaim uses readExposedRanges).
+ */
+export const ANY_NON_ROOT_UID: UidRange = { base: 1, count: 2 ** 32 - 2 };
+
+const isGone = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
+
+/**
+ * The uid ranges of every runtime on this host that runs exposed sandboxed tasks now;
+ * undefined when the notes could not be read (out of descriptors, say), which is not "none".
+ */
+export function tryReadExposedRanges(dir: string): UidRange[] | undefined {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
-  } catch {
-    return [];
+  } catch (error) {
+    return isGone(error) ? [] : undefined;
   }
   const ranges: UidRange[] = [];
   for (const name of names) {
     if (name.endsWith('.tmp')) continue;
     try {
       ranges.push(...parseExposureNote(fs.readFileSync(path.join(dir, name), 'utf8')));
-    } catch {
-      // Removed meanwhile.
+    } catch (error) {
+      if (!isGone(error)) return undefined; // else removed meanwhile
     }
   }
   return ranges;
+}
+
+/** tryReadExposedRanges, with notes that cannot be read counted as none (for killing). */
+export function readExposedRanges(dir: string): UidRange[] {
+  return tryReadExposedRanges(dir) ?? [];
 }

@@ -167,6 +167,11 @@ describe('owner-gated kill', () => {
       headers: { 'x-execgo-owner': asHeader('Jose 日本') },
     });
     assert.equal(denied.status, 403);
+    // Bytes that are not UTF-8 match nothing (not even an owner holding U+FFFD).
+    const invalid = await rt.api.request<Envelope>('POST', `/api/v1/tasks/${id}/kill`, {
+      headers: { 'x-execgo-owner': 'Jos\xe9 日本'.replace('日本', asHeader('日本')) },
+    });
+    assert.equal(invalid.status, 403);
     const allowed = await rt.api.request('POST', `/api/v1/tasks/${id}/kill`, {
       headers: { 'x-execgo-owner': asHeader('José 日本') },
     });

@@ -72,6 +72,7 @@ describe('submit validation and error envelopes over HTTP', () => {
     ['array body', []],
     // Owners a kill's x-execgo-owner header could not carry unchanged.
     ['owner with a control character', { ...shell('true'), control_context: { owner: 'a\nb' } }],
+    ['owner with a C1 control', { ...shell('true'), control_context: { owner: 'a\u0085b' } }],
     ['owner with outer spaces', { ...shell('true'), control_context: { owner: ' me ' } }],
     ['idempotency key over 256 characters', { ...shell('true'), idempotency_key: 'k'.repeat(257) }],
     // Past what the supervisor or a JavaScript number can hold exactly: refused at submit,

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import {
   parseExposureNote,
   readExposedRanges,
+  tryReadExposedRanges,
   SandboxExposure,
 } from '../../src/sandbox/sandbox-exposure.js';
 import { SANDBOX_IDENTITY_COUNT } from '../../src/sandbox/sandbox-identities.js';
@@ -15,6 +16,7 @@ import {
   stopServerProcesses,
   type ServerProcess,
 } from '../support/runtime-harness.js';
+import { makeTempDir } from '../support/temp-dirs.js';
 import { describeStatus, sandboxed, startSandboxingServer } from './sandbox-test-support.js';
 
 describe('sandbox exposure notes', () => {
@@ -49,6 +51,16 @@ describe('sandbox exposure notes', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('that cannot be read are not "none": the guard fails closed, the reclaim kills nothing', () => {
+    const dir = makeTempDir('execgo-exposure-');
+    // A note that cannot be read (EISDIR here; EMFILE, which a task can cause, alike).
+    fs.mkdirSync(path.join(dir, 'unreadable'));
+    assert.equal(tryReadExposedRanges(dir), undefined);
+    assert.deepEqual(readExposedRanges(dir), []);
+    // No directory at all is "none".
+    assert.deepEqual(tryReadExposedRanges(path.join(dir, 'missing')), []);
   });
 
   it("an earlier run's note is replaced in place by the first set, or removed if none runs", () => {

@@ -32,13 +32,20 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * Node hands header values over as latin1 (one char per byte); an owner is UTF-8 text, so its
- * bytes are decoded again. Plain ASCII, the common case, is returned as is.
+ * bytes are decoded again. Plain ASCII, the common case, is returned as is. Bytes that are not
+ * UTF-8 give a value no owner can equal (owners have no control characters), not U+FFFD.
  */
 function decodeUtf8Header(value: string | undefined): string | undefined {
   if (value === undefined || /^[\x20-\x7e]*$/.test(value)) return value;
-  return Buffer.from(value, 'latin1').toString('utf8');
+  try {
+    return strictUtf8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return '\u0000not UTF-8';
+  }
 }
 
 /** /api/v1/tasks: submit, status, kill, events, wait. Handlers only call the service. */
