@@ -1,6 +1,5 @@
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
-import type { ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance, FastifyListenOptions } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -333,17 +332,12 @@ function wireRuntime(config: RuntimeConfig, options: RuntimeOptions, lock: DataD
       output.close();
       // Long polls and streams answer on the abort (the current status; the stream's end);
       // one turn of the loop lets them write it. close() then closes idle connections and
-      // waits for requests in flight (a submit gets 503 `unavailable`): each connection is
-      // closed once idle, answers from now on say `Connection: close`, and what is still
-      // open after the deadline (a client that stopped mid-body) is cut.
-      app.server.prependListener('request', (_request, response: ServerResponse) => {
-        response.shouldKeepAlive = false;
-      });
+      // waits for requests in flight (a submit gets 503 `unavailable`), whose answers say
+      // `Connection: close` (build-app.ts), so their connections close after them; what is
+      // still open after the deadline (a client that stopped mid-body) is cut.
       await new Promise((resolve) => setImmediate(resolve));
-      const reaper = setInterval(() => app.server.closeIdleConnections(), 20);
       const deadline = setTimeout(() => app.server.closeAllConnections(), DRAIN_DEADLINE_MS);
       await app.close();
-      clearInterval(reaper);
       clearTimeout(deadline);
       await checkpointer?.stop();
       store.close();

@@ -114,6 +114,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.setErrorHandler(handleError);
   app.addHook('onRequest', refuseSandboxedCallers(deps.peerGuard));
   closeIdleSandboxedConnections(app.server, deps.peerGuard);
+  // While the server stops, every answer (to requests in flight too) closes its connection, so
+  // a keep-alive client sends its next request elsewhere instead of into a closing socket.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (deps.shutdown.aborted) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({
       error: { code: 'not_found', message: `no route for ${request.method} ${request.url}` },

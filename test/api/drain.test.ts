@@ -38,6 +38,8 @@ describe('drain', () => {
     await stopped;
     const [head = '', json = ''] = text.split('\r\n\r\n');
     assert.match(head, /^HTTP\/1\.1 503 /, text);
+    // Its answer closes the connection: a keep-alive client sends nothing more into it.
+    assert.match(head, /\r\nconnection: close\r\n/i, text);
     assert.equal((JSON.parse(json) as { error: { code: string } }).error.code, 'unavailable', json);
     const restarted = await startTestRuntime({ dataDir: rt.dataDir });
     try {
