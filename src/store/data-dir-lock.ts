@@ -9,22 +9,30 @@ export interface DataDirLock {
 }
 
 /**
- * The pid holding a POSIX lock on `file`, from /proc/locks (`N: POSIX ADVISORY WRITE pid
- * maj:min:inode start end`); undefined when none is listed or /proc is not there.
+ * A pid other than this process's holding a POSIX lock on `file`, from /proc/locks (`N: POSIX
+ * ADVISORY WRITE pid maj:min:inode start end`); undefined when none is listed, the file does
+ * not exist, or /proc is not there.
  */
-function findLockHolder(file: string): number | undefined {
+function findOtherLockHolder(file: string): number | undefined {
   try {
     const inode = fs.statSync(file).ino;
     for (const line of fs.readFileSync('/proc/locks', 'utf8').split('\n')) {
       const fields = line.trim().split(/\s+/);
       if (fields[1] !== 'POSIX' || !fields[5]?.endsWith(`:${inode}`)) continue;
       const pid = Number(fields[4]);
-      if (Number.isSafeInteger(pid) && pid > 0) return pid;
+      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid) return pid;
     }
   } catch {
     // Best effort: the message says less.
   }
   return undefined;
+}
+
+function inUse(dataDir: string, holder: number | undefined, what: string): RuntimeError {
+  return new RuntimeError(
+    'conflict',
+    `data dir ${dataDir} is in use by another execgo-runtime${holder === undefined ? '' : ` (pid ${holder}${what})`}; one data dir serves one runtime`,
+  );
 }
 
 /**
@@ -36,11 +44,21 @@ function findLockHolder(file: string): number | undefined {
  * a POSIX record lock the kernel drops when the process dies (so a SIGKILLed server never
  * leaves a stale lock, unlike a pid file), that shims and the spawner do not inherit (SQLite
  * opens with O_CLOEXEC, and record locks are not inherited across fork), and that also
- * excludes a second runtime in the same process. Node has no flock of its own.
+ * excludes a second runtime in the same process. Node has no flock of its own. A lock file
+ * someone deleted or replaced under a running server no longer excludes anything, so the
+ * database is checked too: every SQLite connection to it (WAL) holds a lock on
+ * `runtime.db-shm`, and one held by another process means the data dir is in use.
  */
 export function lockDataDir(dataDir: string): DataDirLock {
   const file = path.join(dataDir, 'runtime.lock');
-  const db = new Database(file);
+  if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink() === true)
+    throw new RuntimeError('invalid_input', `${file} is a symbolic link; remove it`);
+  let db: Database.Database;
+  try {
+    db = new Database(file);
+  } catch (error) {
+    throw new RuntimeError('invalid_input', `cannot open ${file}: ${(error as Error).message}`);
+  }
   try {
     fs.chmodSync(file, 0o600);
     db.pragma('busy_timeout = 0');
@@ -49,12 +67,14 @@ export function lockDataDir(dataDir: string): DataDirLock {
     db.exec('COMMIT');
   } catch (error) {
     db.close();
-    if ((error as { code?: unknown }).code !== 'SQLITE_BUSY') throw error;
-    const holder = findLockHolder(file);
-    throw new RuntimeError(
-      'conflict',
-      `data dir ${dataDir} is in use by another execgo-runtime${holder === undefined ? '' : ` (pid ${holder})`}; one data dir serves one runtime`,
-    );
+    if ((error as { code?: unknown }).code === 'SQLITE_BUSY')
+      throw inUse(dataDir, findOtherLockHolder(file) ?? process.pid, '');
+    throw new RuntimeError('invalid_input', `cannot lock ${file}: ${(error as Error).message}`);
+  }
+  const user = findOtherLockHolder(path.join(dataDir, 'runtime.db-shm'));
+  if (user !== undefined) {
+    db.close();
+    throw inUse(dataDir, user, ', which has runtime.db open');
   }
   return { release: () => db.close() };
 }
