@@ -153,10 +153,15 @@ export class TaskFinisher {
     this.killLeftovers(current);
     const cgroup = this.deps.cgroups.report(dirs);
     const now = this.deps.clock.now();
-    const outcome: TaskOutcome = {
-      status: 'failed',
-      error: { code: 'internal', message, details: { shim_pid: current.shim?.pid } },
-    };
+    const details = { shim_pid: current.shim?.pid };
+    // A task someone asked to kill ended as they asked, whatever else went wrong (a shim that
+    // read EOF at its gate because the spawner died, say): what is left was killed above.
+    const outcome: TaskOutcome = this.deps.store.isKillRequested(record.taskId)
+      ? {
+          status: 'cancelled',
+          error: { code: 'cancelled', message: `task cancelled (${message})`, details },
+        }
+      : { status: 'failed', error: { code: 'internal', message, details } };
     this.complete(
       current,
       outcome,

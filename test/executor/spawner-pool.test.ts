@@ -149,6 +149,27 @@ describe('spawner shim pool', () => {
     await stopServer(server);
   });
 
+  test('a spawner killed with a gate message still in its pipe: the task fails without pid, or is cancelled if a kill was asked', async () => {
+    const server = await start();
+    const spawner = await warmSpawner(server);
+    await waitForChildren(spawner, SLOTS);
+    // Stopped, the spawner holds the gate messages of the tasks given its pooled shims.
+    process.kill(spawner, 'SIGSTOP');
+    for (const id of ['kept', 'killed']) await server.api.submit(countedTask(id, MARK, 'echo ran'));
+    for (const id of ['kept', 'killed'])
+      await server.api.waitFor(id, (s) => s.shim_pid !== undefined);
+    await server.api.request('POST', '/api/v1/tasks/killed/kill');
+    process.kill(spawner, 'SIGKILL');
+    const kept = await server.api.waitTerminal('kept');
+    assert.equal(kept.status, 'failed', JSON.stringify(kept));
+    assert.equal(kept.error?.code, 'internal');
+    assert.equal(kept.pid, undefined);
+    const killed = await server.api.waitTerminal('killed');
+    assert.equal(killed.status, 'cancelled', JSON.stringify(killed));
+    for (const id of ['kept', 'killed']) assert.equal(countRuns(server.dataDir, id), 0);
+    await stopServer(server);
+  });
+
   test('a stray SIGTERM to pooled shims cancels no task they are given later', async () => {
     const server = await start();
     const spawner = await warmSpawner(server);
