@@ -34,8 +34,19 @@ const BODY: Record<Kind, (i: number) => string> = {
   sleeper: (i) => `sleep 0.${3 + (i % 6)}; echo s${i}; exit 0`,
   failing: (i) => `echo f${i} >&2; exit 3`,
   signalled: () => 'kill -TERM $$; sleep 5',
-  cancel: () => 'echo ready; exec sleep 60',
+  // Must outlast the whole suite on any host (a slow one, such as the TCG VM, takes minutes):
+  // a cancel task that ended by itself would look like a kill that did not work.
+  cancel: () => 'echo ready; exec sleep 3600',
 };
+
+/** Tasks that wait to be cancelled must not reach the default wall time (5 min) either. */
+const plannedTask = (task: Planned) =>
+  countedTask(
+    task.id,
+    MARK,
+    BODY[task.kind](Number(task.id.slice(5))),
+    task.kind === 'cancel' ? { wall_time_ms: 7_200_000 } : {},
+  );
 
 /** Matches a terminal status against what its kind must end with. */
 function isExpectedOutcome(kind: Kind, status: TaskStatusResponse): boolean {
@@ -128,10 +139,7 @@ async function driveIncarnation(
     if (cancel !== undefined) batch.unshift(cancel);
   }
   for (const task of batch) {
-    const status = await submitIgnoringCrash(
-      server.api,
-      countedTask(task.id, MARK, BODY[task.kind](Number(task.id.slice(5)))),
-    );
+    const status = await submitIgnoringCrash(server.api, plannedTask(task));
     if (status === 200) task.submitted = true;
     if (status === 0) break;
   }
@@ -186,7 +194,7 @@ test('crash suite: SIGKILL at many points across many tasks loses nothing', asyn
   for (const task of plan) {
     if (!task.submitted && (await isTaskKnown(server, task.id))) task.submitted = true;
     if (task.submitted) continue;
-    await server.api.submit(countedTask(task.id, MARK, BODY[task.kind](Number(task.id.slice(5)))));
+    await server.api.submit(plannedTask(task));
     task.submitted = true;
   }
   for (const task of plan.filter((p) => p.kind === 'cancel')) {

@@ -81,9 +81,8 @@ describe('sandbox exposure notes', () => {
   });
 });
 
-/** Does a GET of the task list as `uid`, as a task running as that uid would; the status. */
-function getAs(uid: number, baseUrl: string): Promise<string> {
-  const script = `fetch('${baseUrl}/api/v1/tasks').then((r)=>console.log(r.status),(e)=>console.log('error',e.message))`;
+/** Runs a node script as `uid` (what a task running as that uid would do); its output. */
+function runNodeAs(uid: number, script: string): Promise<string> {
   return new Promise((resolve) => {
     const child = spawn(
       'setpriv',
@@ -97,23 +96,24 @@ function getAs(uid: number, baseUrl: string): Promise<string> {
   });
 }
 
+/** Does a GET of the task list as `uid`; the status. */
+function getAs(uid: number, baseUrl: string): Promise<string> {
+  return runNodeAs(
+    uid,
+    `fetch('${baseUrl}/api/v1/tasks').then((r)=>console.log(r.status),(e)=>console.log('error',e.message))`,
+  );
+}
+
 /**
  * Opens a connection to the API as `uid` and sends nothing; resolves with what happened to
  * it within `waitMs`: 'closed' by the server, or 'open'.
  */
 function idleAs(uid: number, baseUrl: string, waitMs = 10_000): Promise<string> {
   const { port } = new URL(baseUrl);
-  const script = `const s=require('net').connect(${port},'127.0.0.1');s.on('error',()=>{});s.on('close',()=>{console.log('closed');process.exit(0)});setTimeout(()=>{console.log('open');process.exit(0)},${waitMs})`;
-  return new Promise((resolve) => {
-    const child = spawn(
-      'setpriv',
-      [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, '-e', script],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('close', () => resolve(out.trim()));
-  });
+  return runNodeAs(
+    uid,
+    `const s=require('net').connect(${port},'127.0.0.1');s.on('error',()=>{});s.on('close',()=>{console.log('closed');process.exit(0)});setTimeout(()=>{console.log('open');process.exit(0)},${waitMs})`,
+  );
 }
 
 /** The contract's default namespaces: the task shares the host's network. */
