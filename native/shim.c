@@ -506,6 +506,10 @@ static pid_t start_child(int cgfd, size_t cg2, bool *failed, struct launch_error
     return pid;
 }
 
+/* Exit status of a shim that found no room for its records and could not even write its exit
+ * record: the program never started. The server reads it from the spawner's X reply. */
+#define EXIT_NO_ROOM 3
+
 /* Reserves room for a record; a file system that cannot reserve (no fallocate) is let be. */
 static int reserve_record(const char *path)
 {
@@ -513,7 +517,11 @@ static int reserve_record(const char *path)
     if (fd < 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
         int err = errno;
         msg("%s: %s", path, strerror(err));
-        launch_failed(ST_RECORDS, err); /* the program never ran: a failed task without pid */
+        /* The program never ran: a failed task without pid, said by the record or, when not
+         * even that fits, by the exit status. */
+        drop_start_reservation();
+        t.finished_ms = now_ms(CLOCK_REALTIME);
+        exit(write_exit_record("launch_failed", ST_RECORDS, err) == 0 ? 0 : EXIT_NO_ROOM);
     }
     return fd;
 }

@@ -196,6 +196,13 @@ test_records_unwritable() {
     [[ -z $(ls "$D" | grep '\.tmp$') ]] || fail ".tmp left"
 }
 
+# Not even the exit record can be written: exit status 3 says "no room, never started".
+test_records_nowhere() {
+    newtask exe=/bin/sleep arg=sleep arg=30 "exit_record=$T/no-such-dir/exit"
+    run_shim 3
+    [[ ! -e $D/start && -z $(ls "$D" | grep '\.tmp$') ]] || fail "a record or .tmp was left"
+}
+
 # A failure after the program started (its start notification cannot be made: a directory
 # has its name): killed.
 test_internal_failure() {
@@ -615,7 +622,7 @@ cgroup_tests() {
 }
 
 for t in exit_0 exit_3 killed_by_signal missing_program not_executable bad_cwd stdio_error \
-    cgroup_join_error rlimit_as rlimit_fsize already_session_leader records_unwritable internal_failure path_search \
+    cgroup_join_error rlimit_as rlimit_fsize already_session_leader records_unwritable records_nowhere internal_failure path_search \
     path_search_argv0 path_search_eacces path_search_enoent timeout_forced_kill \
     timeout_graceful cancel_sigterm cancel_sigusr1 gate_closed cancel_before_gate fd_hygiene \
     env_exact grandchild_killed double_fork_killed idle_timeout idle_not_while_output \

@@ -81,7 +81,7 @@ export interface ShimLauncher {
    * A shim at its gate for this task: at once when one is ready (the spawner's pool, or
    * Node's spawn), else once one has been forked. `onExit` runs when the shim exits.
    */
-  acquire(shim: ShimStart, onExit: () => void): GatedShim | Promise<GatedShim>;
+  acquire(shim: ShimStart, onExit: (code: number | null) => void): GatedShim | Promise<GatedShim>;
   close(): void;
 }
 
@@ -101,7 +101,7 @@ export function createShimLauncher(
   logger: Logger,
 ): ShimLauncher {
   const spawnerPath = path.join(path.dirname(shimPath), 'execgo-spawner');
-  const viaNode = (shim: ShimStart, onExit: () => void): GatedShim => {
+  const viaNode = (shim: ShimStart, onExit: (code: number | null) => void): GatedShim => {
     // Written in place, not fsynced even in durable mode: only the shim reads it, before
     // its gate; a relaunch rewrites it and no shim survives a power loss to read it again.
     fs.writeFileSync(shim.specPath, shim.spec, { mode: 0o644 });

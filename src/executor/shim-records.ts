@@ -97,3 +97,9 @@ export function parseExitRecord(text: string): ExitRecord | undefined {
   if (message !== undefined) record.launchError = message;
   return record;
 }
+
+/**
+ * The shim's exit status when it found no room for its records and could not even write its
+ * exit record (EXIT_NO_ROOM in native/shim.c): its program never started.
+ */
+export const SHIM_EXIT_NO_ROOM = 3;

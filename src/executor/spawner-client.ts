@@ -54,7 +54,7 @@ export class SpawnerClient {
   /** Forks requested and not yet answered. */
   private forking = 0;
   private readonly waiters: Waiter[] = [];
-  private readonly exitListeners = new Map<number, () => void>();
+  private readonly exitListeners = new Map<number, (code: number | null) => void>();
   private nextId = 1;
   private buffered = '';
   private isAlive = true;
@@ -97,7 +97,7 @@ export class SpawnerClient {
    * length-prefixed (it is NUL-separated itself); the shim creates its log only if it has
    * something to say.
    */
-  acquire(shim: ShimStart, onExit: () => void): GatedShim | Promise<GatedShim> {
+  acquire(shim: ShimStart, onExit: (code: number | null) => void): GatedShim | Promise<GatedShim> {
     if (!this.isAlive) return Promise.reject(new SpawnerGoneError('it is not running'));
     if (shim.spec.length > SPEC_MAX_BYTES)
       return Promise.reject(new RuntimeError('launch_failed', 'the launch spec is too large'));
@@ -119,7 +119,7 @@ export class SpawnerClient {
     ).then((forked) => this.bind(forked, launch, onExit));
   }
 
-  private bind(shim: PooledShim, launch: Buffer, onExit: () => void): GatedShim {
+  private bind(shim: PooledShim, launch: Buffer, onExit: (code: number | null) => void): GatedShim {
     this.exitListeners.set(shim.identity.pid, onExit);
     const id = field(String(shim.id));
     return {
@@ -185,7 +185,8 @@ export class SpawnerClient {
       // next launch forks its replacement.
       const pooled = this.ready.findIndex((shim) => shim.identity.pid === pid);
       if (pooled >= 0) this.ready.splice(pooled, 1);
-      listener?.();
+      const code = Number(second);
+      listener?.(Number.isInteger(code) && code >= 0 ? code : null);
       return;
     }
     if (kind !== 'P' && kind !== 'E') return;

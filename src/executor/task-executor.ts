@@ -23,6 +23,7 @@ import { encodeLaunchSpec, type LaunchSpec } from './launch-spec.js';
 import type { NotifyKind } from './notify-watcher.js';
 import { isSameProcessAlive, signalIfSame } from './process-identity.js';
 import { createShimLauncher, type ShimLauncher } from './shim-launcher.js';
+import { SHIM_EXIT_NO_ROOM } from './shim-records.js';
 import { SpawnerGoneError } from './spawner-client.js';
 import type { TaskFinisher } from './task-finisher.js';
 
@@ -76,11 +77,14 @@ export class TaskExecutor {
    * host's (another task's, passed over a unix socket), so the namespace is no alibi.
    */
   private readonly exposed = new Map<string, number | undefined>();
+  /** Exit statuses of shims that exited while their task was running, until it is finished. */
+  private readonly shimExitCodes = new Map<string, number>();
 
   constructor(private readonly deps: ExecutorDeps) {
     this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
     deps.events.on('task:finished', (record) => {
       this.identities.release(record.taskId);
+      this.shimExitCodes.delete(record.taskId);
       if (this.exposed.delete(record.taskId)) this.noteExposure();
     });
   }
@@ -217,8 +221,8 @@ export class TaskExecutor {
           specPath: paths.launchSpecPath,
           shimLogPath: paths.shimLogPath,
         },
-        () => {
-          this.onShimExit(record.taskId);
+        (code) => {
+          this.onShimExit(record.taskId, code);
         },
       );
       // A pooled shim is here at once: the whole launch is then one synchronous run from the
@@ -347,7 +351,12 @@ export class TaskExecutor {
   }
 
   /** Settles one running task from what is on disk and in /proc. */
-  settle(record: TaskRecord): void {
+  /**
+   * `shimExitCode`: the shim's exit status, when its exit was reported. Kept until the task is
+   * finished, as settling may fail now (the disk that made the shim exit is full) and succeed
+   * in a later sweep.
+   */
+  settle(record: TaskRecord, shimExitCode?: number | null): void {
     const { finisher } = this.deps;
     // The end first: a short task's start and end are then recorded in one commit.
     if (finisher.finishFromExitRecord(record)) return;
@@ -355,10 +364,17 @@ export class TaskExecutor {
     if (record.shim === undefined || isSameProcessAlive(record.shim)) return;
     // The shim may have written its record between our two reads.
     if (finisher.finishFromExitRecord(record)) return;
-    finisher.finishLost(record, 'the supervisor exited without recording an outcome');
+    if ((shimExitCode ?? this.shimExitCodes.get(record.taskId)) === SHIM_EXIT_NO_ROOM)
+      finisher.finishLost(
+        record,
+        "launch failed at records: no room for the supervisor's records (is the disk full?); the program never started",
+        [],
+        'launch_failed',
+      );
+    else finisher.finishLost(record, 'the supervisor exited without recording an outcome');
   }
 
-  private onShimExit(taskId: string): void {
+  private onShimExit(taskId: string, code: number | null): void {
     // Runs from a child 'exit' event: a storage fault (or a store closed by a graceful stop)
     // must not crash the server; the sweep or the next start settles the task.
     try {
@@ -367,7 +383,8 @@ export class TaskExecutor {
       // The shim reaped the whole tree before exiting: its slot can go to the next task now,
       // so that launch overlaps this task's bookkeeping instead of waiting for it.
       this.deps.events.emit('task:exited', taskId);
-      this.settle(record);
+      if (code !== null) this.shimExitCodes.set(taskId, code);
+      this.settle(record, code);
     } catch (error) {
       this.deps.logger.error(
         { err: error, task_id: taskId },

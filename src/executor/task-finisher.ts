@@ -147,7 +147,12 @@ export class TaskFinisher {
    * cgroup when there is one, else the program's process group if it is provably ours),
    * and the task fails with `internal`.
    */
-  finishLost(record: TaskRecord, message: string, extraEvents: readonly NewEvent[] = []): void {
+  finishLost(
+    record: TaskRecord,
+    message: string,
+    extraEvents: readonly NewEvent[] = [],
+    code: 'internal' | 'launch_failed' = 'internal',
+  ): void {
     const current = this.deps.store.getTask(record.taskId) ?? record;
     const dirs = current.launch?.cgroupDirs ?? [];
     this.killLeftovers(current);
@@ -161,7 +166,7 @@ export class TaskFinisher {
           status: 'cancelled',
           error: { code: 'cancelled', message: `task cancelled (${message})`, details },
         }
-      : { status: 'failed', error: { code: 'internal', message, details } };
+      : { status: 'failed', error: { code, message, details } };
     this.complete(
       current,
       outcome,

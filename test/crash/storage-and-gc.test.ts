@@ -257,13 +257,10 @@ describe('storage faults', () => {
     fs.rmSync(`${filler}.tail`);
     const status = await server.api.waitTerminal(queued, 20_000);
     assert.equal(status.status, 'failed', JSON.stringify(status));
-    // launch_failed at records when the exit record still fitted, else the supervisor could
-    // write nothing at all (internal); either way without a pid, and the program never ran.
-    assert.ok(
-      status.error?.code === 'internal' ||
-        /^launch failed at records: /.test(status.error?.message ?? ''),
-      JSON.stringify(status.error),
-    );
+    // launch_failed at records: from the exit record if it still fitted, else from the
+    // supervisor's exit status (3); either way without a pid, and the program never ran.
+    assert.equal(status.error?.code, 'launch_failed', JSON.stringify(status.error));
+    assert.match(status.error?.message ?? '', /^launch failed at records: /);
     assert.equal(status.pid, undefined);
     assert.equal(fs.existsSync(ran), false, 'the program never ran');
     assert.equal((await server.api.waitTerminal(first)).exit_code, 0);
