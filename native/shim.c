@@ -406,11 +406,19 @@ static _Noreturn void child(int errfd, size_t joined)
 }
 
 /* A launch failure is a normal outcome for the shim: exit record, notify, exit 0. */
+/* Exit status of a shim that found no room for its records and could not even write its exit
+ * record: the program never started. The server reads it from the spawner's X reply. */
+#define EXIT_NO_ROOM 3
+
+/* The program never ran: a failed task without pid, said by the exit record or, when even
+ * that cannot be written for want of room, by the exit status. */
 static _Noreturn void launch_failed(enum stage stage, int err)
 {
     drop_start_reservation();
     t.finished_ms = now_ms(CLOCK_REALTIME);
-    exit(write_exit_record("launch_failed", stage, err) == 0 ? 0 : 1);
+    if (write_exit_record("launch_failed", stage, err) == 0)
+        exit(0);
+    exit(stage == ST_RECORDS ? EXIT_NO_ROOM : 1);
 }
 
 /* The first cgroup dir on cgroup2, opened for clone3(CLONE_INTO_CGROUP), with its index in
@@ -506,10 +514,6 @@ static pid_t start_child(int cgfd, size_t cg2, bool *failed, struct launch_error
     return pid;
 }
 
-/* Exit status of a shim that found no room for its records and could not even write its exit
- * record: the program never started. The server reads it from the spawner's X reply. */
-#define EXIT_NO_ROOM 3
-
 /* Reserves room for a record; a file system that cannot reserve (no fallocate) is let be. */
 static int reserve_record(const char *path)
 {
@@ -517,11 +521,7 @@ static int reserve_record(const char *path)
     if (fd < 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
         int err = errno;
         msg("%s: %s", path, strerror(err));
-        /* The program never ran: a failed task without pid, said by the record or, when not
-         * even that fits, by the exit status. */
-        drop_start_reservation();
-        t.finished_ms = now_ms(CLOCK_REALTIME);
-        exit(write_exit_record("launch_failed", ST_RECORDS, err) == 0 ? 0 : EXIT_NO_ROOM);
+        launch_failed(ST_RECORDS, err);
     }
     return fd;
 }

@@ -82,11 +82,14 @@ export class TaskExecutor {
 
   constructor(private readonly deps: ExecutorDeps) {
     this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
-    deps.events.on('task:finished', (record) => {
-      this.identities.release(record.taskId);
-      this.shimExitCodes.delete(record.taskId);
-      if (this.exposed.delete(record.taskId)) this.noteExposure();
-    });
+    deps.events.on('task:finished', (record) => this.forget(record.taskId));
+  }
+
+  /** A task stopped running (finished, or queued again): what was held for it is given back. */
+  private forget(taskId: string): void {
+    this.identities.release(taskId);
+    this.shimExitCodes.delete(taskId);
+    if (this.exposed.delete(taskId)) this.noteExposure();
   }
 
   /**
@@ -279,8 +282,7 @@ export class TaskExecutor {
     deps.logger.warn({ task_id: record.taskId, err: error }, 'task launch queued again');
     try {
       deps.cgroups.remove(cgroupDirs);
-      this.identities.release(record.taskId);
-      if (this.exposed.delete(record.taskId)) this.noteExposure();
+      this.forget(record.taskId);
       const isRequeued = deps.store.requeue(record.taskId, deps.clock.now(), [
         {
           type: 'recovered',
