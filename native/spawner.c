@@ -18,9 +18,11 @@
  *                                 The shim writes its diagnostics to log-path from then on,
  *                                 created on the first one.
  *   'A' id                        abort it (close the gate: the shim leaves no trace)
+ *   'Q' id                        are you there? (answered "Q id" once every earlier request
+ *                                 is done: the server's watchdog for a hung spawner)
  * Replies are lines: "P id pid start-ticks" (forked; the start time from /proc/<pid>/stat,
  * read before we can reap it, so it names this very process), "E id errno" (could not fork),
- * "X pid code signal" (a shim we started exited; code or signal is -1).
+ * "X pid code signal" (a shim we started exited; code or signal is -1), "Q id".
  *
  * The gates are ours alone: when the server dies (EOF on stdin; PR_SET_PDEATHSIG sends SIGHUP
  * as a backstop) we first carry out every request it wrote before it died, then exit, and
@@ -246,13 +248,15 @@ static size_t handle_request(const char *req, size_t avail)
         at = (size_t)(nul - req) + 1;
     }
     unsigned long long id, len = 0;
-    if ((op != 'F' && op != 'L' && op != 'A') || !parse_number(field[0], ~0ULL, &id) ||
+    if ((op != 'F' && op != 'L' && op != 'A' && op != 'Q') || !parse_number(field[0], ~0ULL, &id) ||
         (op == 'L' && !parse_number(field[2], SPEC_MAX_BYTES, &len)))
         malformed(op);
     if (op == 'F')
         handle_fork(id);
     else if (op == 'A')
         handle_gate(id, NULL, 0, NULL, 0);
+    else if (op == 'Q')
+        reply("Q %llu\n", id);
     else if (avail - at < len)
         return 0; /* the spec is still on its way */
     else {

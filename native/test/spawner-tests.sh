@@ -96,6 +96,21 @@ test_abort_leaves_no_trace() {
     stop_spawner
 }
 
+# A ping is answered after every earlier request: after the fork's P, in order.
+test_ping() {
+    spec q /bin/true
+    start_spawner
+    start 3 q
+    request Q 4
+    read -r op id _ <<<"$(reply)"
+    expect "fork first" "$op $id" "P 3"
+    expect ping "$(reply)" "Q 4"
+    request A 3
+    read -r op _ <<<"$(reply)"
+    expect "abort" "$op" X
+    stop_spawner
+}
+
 # The server dies (EOF) while a shim waits at its gate: the spawner exits, the shim too,
 # without a trace.
 test_server_gone_closes_gates() {
@@ -489,7 +504,7 @@ test_spec_too_large() {
     stop_spawner 2
 }
 
-for t in start_and_open abort_leaves_no_trace server_gone_closes_gates gate_written_before_server_death \
+for t in start_and_open abort_leaves_no_trace ping server_gone_closes_gates gate_written_before_server_death \
     stray_hangup \
     shim_outlives_spawner \
     early_cancel pooled_ignores_foreign_signals cancel_signals_blocked_across_fork program_signal_state shim_fds_and_signals clean_task_files \

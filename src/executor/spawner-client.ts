@@ -27,6 +27,18 @@ interface PooledShim {
   identity: ProcessIdentity;
 }
 
+/**
+ * The watchdog for a spawner that hangs instead of dying (stopped, or blocked writing a spec
+ * to a shim that stopped reading). While the spawner owes the server something (a fork, the
+ * exit of a shim it started), a quiet spell of WATCH_INTERVAL_MS sends a ping (`Q`), which it
+ * answers after every earlier request; no reply at all for REPLY_DEADLINE_MS after the ping
+ * and it is taken for hung and SIGKILLed, so that it is replaced like a dead one. Generous:
+ * a busy two-vCPU host answers within milliseconds, and killing a slow spawner fails the
+ * launches whose gate message it still held (docs/performance.md, "The spawner").
+ */
+const WATCH_INTERVAL_MS = 2_000;
+const REPLY_DEADLINE_MS = 10_000;
+
 /** SPEC_MAX_BYTES of native/spec.h: the spawner takes a longer spec for a garbled request. */
 const SPEC_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -59,6 +71,10 @@ export class SpawnerClient {
   private buffered = '';
   private isAlive = true;
   private topUpQueued = false;
+  /** When the spawner last wrote anything, and when the unanswered ping went out. */
+  private lastHeardAt = Date.now();
+  private pingSentAt: number | undefined;
+  private readonly watchdog: NodeJS.Timeout;
 
   /** Starts the spawner; `onDeath` runs once if it exits while the runtime still needs it. */
   constructor(
@@ -70,6 +86,7 @@ export class SpawnerClient {
     const die = (reason: string): void => {
       if (!this.isAlive) return;
       this.isAlive = false;
+      clearInterval(this.watchdog);
       const error = new SpawnerGoneError(reason);
       for (const waiter of this.waiters.splice(0)) waiter.reject(error);
       this.ready.length = 0;
@@ -77,6 +94,12 @@ export class SpawnerClient {
     };
     this.child.on('error', (error) => die(error.message));
     this.child.on('exit', (code, signal) => die(`exited (${signal ?? code ?? '?'})`));
+    this.watchdog = setInterval(() => {
+      if (this.isHung()) {
+        this.child.kill('SIGKILL');
+        die(`it answered nothing for ${REPLY_DEADLINE_MS / 1000} s; killed`);
+      }
+    }, WATCH_INTERVAL_MS).unref();
     this.child.stdin?.on('error', () => undefined);
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (chunk: string) => this.onData(chunk));
@@ -154,9 +177,26 @@ export class SpawnerClient {
     }
   }
 
+  /** One watchdog tick: pings a quiet spawner that owes replies; true once it is overdue. */
+  private isHung(): boolean {
+    const owesReplies = this.forking > 0 || this.exitListeners.size > 0;
+    const now = Date.now();
+    if (!owesReplies || !this.isAlive) {
+      this.pingSentAt = undefined;
+      return false;
+    }
+    if (this.pingSentAt !== undefined) return now - this.pingSentAt >= REPLY_DEADLINE_MS;
+    if (now - this.lastHeardAt >= WATCH_INTERVAL_MS) {
+      this.pingSentAt = now;
+      this.send(Buffer.concat([Buffer.from('Q'), field(String(this.nextId++))]));
+    }
+    return false;
+  }
+
   /** Closes its stdin: it exits, and shims still at their gates leave no trace. */
   close(): void {
     this.isAlive = false;
+    clearInterval(this.watchdog);
     this.child.stdin?.end();
     const error = new RuntimeError('launch_failed', 'the runtime is stopping');
     for (const waiter of this.waiters.splice(0)) waiter.reject(error);
@@ -167,6 +207,9 @@ export class SpawnerClient {
   }
 
   private onData(chunk: string): void {
+    // Any reply shows it is not hung; `Q` needs no handling of its own.
+    this.lastHeardAt = Date.now();
+    this.pingSentAt = undefined;
     this.buffered += chunk;
     let newline = this.buffered.indexOf('\n');
     while (newline >= 0) {

@@ -149,6 +149,31 @@ describe('spawner shim pool', () => {
     await stopServer(server);
   });
 
+  test('a hung spawner is killed by the watchdog and replaced; the launch waiting for it runs', async () => {
+    const server = await start();
+    const spawner = await warmSpawner(server);
+    // As above, but nobody kills the stopped spawner: the server's own watchdog must.
+    process.kill(spawner, 'SIGSTOP');
+    for (const pid of await waitForChildren(spawner, SLOTS)) process.kill(pid, 'SIGKILL');
+    await server.api.submit(countedTask('hung', MARK, 'echo ran'));
+    // The watchdog pings after 2 s of quiet and gives up 10 s later (spawner-client.ts).
+    const status = await server.api.waitTerminal('hung', 30_000);
+    assert.equal(status.status, 'success', JSON.stringify(status));
+    assert.equal(status.stdout, 'ran\n');
+    assert.equal(countRuns(server.dataDir, 'hung'), 1);
+    assert.ok(!isProcessAlive(spawner), 'the hung spawner was killed');
+    assert.ok(
+      server.logLines.some((line) => line.includes('answered nothing for 10 s; killed')),
+      'the kill is logged with its reason',
+    );
+    const events = await getEvents(server.api, 'hung');
+    assert.deepEqual(events.find((e) => e.event_type === 'recovered')?.data, {
+      action: 'requeued',
+      found: 'spawner_gone',
+    });
+    await stopServer(server);
+  });
+
   test('a spawner killed with a gate message still in its pipe: the task fails without pid, or is cancelled if a kill was asked', async () => {
     const server = await start();
     const spawner = await warmSpawner(server);
