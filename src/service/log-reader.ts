@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { openLogFile } from '../store/open-log-file.js';
+import { openTaskFile } from '../store/open-task-file.js';
 
 /** The two output streams of a task. */
 export type LogStream = 'stdout' | 'stderr';
@@ -79,7 +79,7 @@ function findTailStart(fd: number, size: number, lines: number, floor: number): 
 
 /** Reads the selected part of a log file without loading the whole file. */
 export function readLogSlice(file: string, selection: LogSelection): LogSlice {
-  const opened = openLogFile(file);
+  const opened = openTaskFile(file);
   if (opened === undefined) return { data: Buffer.alloc(0), start: 0, end: 0, totalBytes: 0 };
   const { fd, size: totalBytes } = opened;
   try {

@@ -8,7 +8,7 @@ import type { TaskStore } from '../store/task-store.js';
 import { readAt, type LogStream } from './log-reader.js';
 import { formatPosition, type StreamPosition } from './stream-position.js';
 import type { TaskDirWatch } from './task-dir-watch.js';
-import { openLogFile } from '../store/open-log-file.js';
+import { openTaskFile } from '../store/open-task-file.js';
 
 /** Output is sent in pieces of at most this size, so one flood cannot hog a connection. */
 const CHUNK_BYTES = 64 * 1024;
@@ -120,7 +120,7 @@ async function drainLog(
   isFinal: boolean,
 ): Promise<void> {
   const key = stream === 'stdout' ? 'stdoutOffset' : 'stderrOffset';
-  const opened = openLogFile(file);
+  const opened = openTaskFile(file);
   if (opened === undefined) return;
   const { fd, size } = opened;
   try {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { incompleteUtf8Tail } from './utf8-tail.js';
-import { openLogFile } from './open-log-file.js';
+import { openTaskFile } from './open-task-file.js';
 
 /** The inline part of a log returned in a task status. */
 export interface OutputPreview {
@@ -21,7 +21,7 @@ export function readOutputPreview(
   knownBytes?: number,
 ): OutputPreview {
   if (knownBytes === 0) return { text: '', truncated: false, totalBytes: 0 };
-  const opened = openLogFile(file);
+  const opened = openTaskFile(file);
   if (opened === undefined) return { text: '', truncated: false, totalBytes: 0 };
   const { fd, size: totalBytes } = opened;
   try {

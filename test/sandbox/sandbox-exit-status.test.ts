@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import type { ExitRecord } from '../../src/executor/shim-records.js';
 import {
@@ -55,4 +57,63 @@ await test('applySandboxExitStatus', async (t) => {
       exitSignal: 9,
     });
   });
+});
+
+// The sandboxed task owns its status file: whatever it does to it must not stall the server.
+await test('a status file the task turned against the server is ignored at once', async (t) => {
+  await t.test('grown to 1 GiB (sparse) behind a valid status: only its head is read', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-status-'));
+    try {
+      const file = resolveSandboxStatusPath(dir);
+      fs.writeFileSync(file, 'exit_signal=9\n');
+      fs.truncateSync(file, 1024 ** 3);
+      const rssBefore = process.memoryUsage().rss;
+      assert.deepEqual(applySandboxExitStatus({ ...BASE, exitCode: 137 }, dir), {
+        ...BASE,
+        exitCode: 137,
+      });
+      // A whole read would have needed the GiB (and failed as a string).
+      assert.ok(process.memoryUsage().rss - rssBefore < 64 * 1024 ** 2);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  await t.test(
+    'under a write lease held elsewhere: not opened, no wait for the lease break',
+    async (t) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-status-'));
+      const file = resolveSandboxStatusPath(dir);
+      fs.writeFileSync(file, 'exit_signal=24\n');
+      // Node cannot take a lease; python3 (a node-gyp requirement) can.
+      const holder = spawn(
+        'python3',
+        [
+          '-c',
+          'import fcntl,os,sys,time\n' +
+            'fd=os.open(sys.argv[1],os.O_RDONLY)\n' +
+            'fcntl.fcntl(fd,fcntl.F_SETLEASE,fcntl.F_WRLCK)\n' +
+            'print("leased",flush=True)\n' +
+            'time.sleep(120)',
+          file,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      try {
+        const [line] = (await once(holder.stdout, 'data')) as [Buffer];
+        if (line.toString().trim() !== 'leased') {
+          t.skip('python3 could not take a lease here');
+          return;
+        }
+        // Before: the open blocked for lease-break-time (45 s), then read the status.
+        assert.deepEqual(applySandboxExitStatus({ ...BASE, exitCode: 152 }, dir), {
+          ...BASE,
+          exitCode: 152,
+        });
+      } finally {
+        holder.kill('SIGKILL');
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
