@@ -205,6 +205,7 @@ function wireRuntime(config: RuntimeConfig, options: RuntimeOptions, lock: DataD
     // Always, even where this runtime cannot sandbox: other runtimes on the host may.
     peerGuard: new SandboxedPeerGuard({
       exposedRanges: guardedRanges,
+      onRefused: () => events.emit('api:peer-refused'),
     }),
   });
   const watcher = new NotifyWatcher(notifyDir, (taskId, kind) => {

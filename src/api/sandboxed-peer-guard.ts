@@ -18,6 +18,8 @@ export interface SandboxedPeerGuardOptions {
   isHostAddress?: (address: string) => boolean;
   /** The inode of the server's socket of a connection (fstat of its descriptor). */
   socketInode?: (socket: Socket) => Promise<number | undefined>;
+  /** Called once per connection refused (a metric). */
+  onRefused?: () => void;
 }
 
 /**
@@ -38,8 +40,9 @@ export function socketInodeOf(socket: Socket): Promise<number | undefined> {
  * `process` task, which runs as the server's user. While any runtime on this host runs such a
  * task (sandbox-exposure.ts), the first request of each new connection waits for the owner
  * of the peer's socket, read from the kernel's socket tables; a uid of an exposed range is
- * refused. A connection that arrives while none runs is never checked: a sandboxed process
- * can only open sockets after its runtime noted it. The tables are read off the event loop
+ * refused. A connection that arrives while none runs, and none ended within the grace
+ * (exposed-tasks.ts), is never checked: a sandboxed process can only open sockets after its
+ * runtime noted it, and a connection it left queued is accepted before that grace ends. The tables are read off the event loop
  * and once per connection, never per request (the kernel writes every socket of the host into
  * them, ~3 ms with a few hundred), and searched for the one row, not parsed.
  */
@@ -66,7 +69,10 @@ export class SandboxedPeerGuard {
       this.verdicts.set(socket, false);
       return undefined;
     }
-    const verdict = this.isSandboxedPeer(socket, ranges);
+    const verdict = this.isSandboxedPeer(socket, ranges).then((isRefused) => {
+      if (isRefused) this.options.onRefused?.();
+      return isRefused;
+    });
     this.verdicts.set(socket, verdict);
     return verdict;
   }

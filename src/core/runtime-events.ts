@@ -25,6 +25,8 @@ export interface RuntimeEventMap {
   'ledger:changed': [];
   /** A client started (+1) or stopped (-1) holding a long poll (`wait`) or a live stream. */
   'client:long-poll': [kind: 'wait' | 'stream', delta: 1 | -1];
+  /** The API guard refused a connection: a sandboxed task's, or one whose owner is unknown. */
+  'api:peer-refused': [];
 }
 
 export class RuntimeEvents extends EventEmitter<RuntimeEventMap> {

@@ -10,7 +10,8 @@ import type { SandboxBuilder } from '../sandbox/task-command.js';
 import { buildProgramInvocation } from '../sandbox/task-command.js';
 import type { CreatedCgroups, TaskCgroups } from '../sandbox/task-cgroups.js';
 import { killCgroup } from '../sandbox/cgroup-files.js';
-import { isInRange, type SandboxExposure, type UidRange } from '../sandbox/sandbox-exposure.js';
+import { ExposedTasks } from '../sandbox/exposed-tasks.js';
+import type { SandboxExposure, UidRange } from '../sandbox/sandbox-exposure.js';
 import {
   SANDBOX_IDENTITY_COUNT,
   SandboxIdentities,
@@ -71,17 +72,17 @@ export class TaskExecutor {
   private isStopped = false;
   private launcher: ShimLauncher | undefined;
   private readonly identities: SandboxIdentities;
-  /**
-   * Running linux_sandbox tasks, with the uid each runs as, when known. All of them, `net:
-   * true` ones too: a task in its own network namespace can still be handed a socket of the
-   * host's (another task's, passed over a unix socket), so the namespace is no alibi.
-   */
-  private readonly exposed = new Map<string, number | undefined>();
+  /** Running (and recently ended) linux_sandbox tasks' uids: exposed-tasks.ts. */
+  private readonly exposed: ExposedTasks;
   /** Exit statuses of shims that exited while their task was running, until it is finished. */
   private readonly shimExitCodes = new Map<string, number>();
 
   constructor(private readonly deps: ExecutorDeps) {
     this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
+    this.exposed = new ExposedTasks(
+      { base: deps.config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT },
+      () => this.noteExposure(),
+    );
     deps.events.on('task:finished', (record) => this.forget(record.taskId));
   }
 
@@ -89,21 +90,16 @@ export class TaskExecutor {
   private forget(taskId: string): void {
     this.identities.release(taskId);
     this.shimExitCodes.delete(taskId);
-    if (this.exposed.delete(taskId)) this.noteExposure();
+    // Its uids stay exposed for a grace period (exposed-tasks.ts); the note gets its end.
+    if (this.exposed.end(taskId)) this.noteExposure();
   }
 
   /**
-   * The uids of running sandboxed tasks, any of which could reach the API on loopback: this
-   * runtime's range while any runs, plus the uid of every task outside it — one re-attached after a
-   * restart with another `--sandbox-uid-base` still runs as the uid it started with.
+   * The uids of running (and recently ended) sandboxed tasks, any of which could reach the
+   * API on loopback (exposed-tasks.ts).
    */
   exposedRanges(): UidRange[] {
-    if (this.exposed.size === 0) return [];
-    const own = { base: this.deps.config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT };
-    const ranges = [own];
-    for (const uid of new Set(this.exposed.values()))
-      if (uid !== undefined && !isInRange(own, uid)) ranges.push({ base: uid, count: 1 });
-    return ranges;
+    return this.exposed.ranges();
   }
 
   /**
@@ -114,7 +110,7 @@ export class TaskExecutor {
   killExposedTasks(): string[] {
     const killed: string[] = [];
     for (const record of this.deps.store.listRunning()) {
-      if (!this.exposed.has(record.taskId)) continue;
+      if (!this.exposed.isRunning(record.taskId)) continue;
       for (const dir of record.launch?.cgroupDirs ?? []) killCgroup(dir);
       killed.push(record.taskId);
     }
@@ -127,7 +123,7 @@ export class TaskExecutor {
    */
   private noteExposed(record: TaskRecord, uid: number | undefined): boolean {
     if (record.plan.effective_sandbox.profile !== 'linux_sandbox') return false;
-    this.exposed.set(record.taskId, uid);
+    this.exposed.add(record.taskId, uid);
     return true;
   }
 

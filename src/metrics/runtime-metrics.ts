@@ -110,6 +110,12 @@ export function createRuntimeMetrics(deps: {
   deps.events.on('client:long-poll', (kind, delta) =>
     delta > 0 ? longPolls.inc({ kind }) : longPolls.dec({ kind }),
   );
+  const refusedPeers = new Counter({
+    name: 'execgo_runtime_api_refused_connections_total',
+    help: 'API connections refused as possibly from a sandboxed task (403 permission_denied)',
+    registers: [registry],
+  });
+  deps.events.on('api:peer-refused', () => refusedPeers.inc());
   deps.events.on('task:finished', (record) => {
     tasksTotal.inc({ status: record.status });
     const result = record.result;

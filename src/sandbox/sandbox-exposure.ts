@@ -4,8 +4,10 @@ import { SANDBOX_IDENTITY_COUNT } from './sandbox-identities.js';
 
 /**
  * Where every runtime on this host notes that it runs sandboxed tasks: one file per runtime
- * (per data dir) holding the uid ranges of those tasks, one `base count` line each (a bare
- * `base` line, as earlier versions wrote, is a whole range). Every sandboxed task counts, one
+ * (per data dir) holding the uid ranges of those tasks, one `base count` line each, or
+ * `base count until` for the uids of tasks that ended, exposed until that time (ms since the
+ * epoch; exposed-tasks.ts says why). A bare `base` line, as earlier versions wrote, is a
+ * whole range; earlier versions read an `until` line as a range exposed for good. Every sandboxed task counts, one
  * with its own network namespace too: it can be handed a socket of the host's network by
  * another task. Shared by all runtimes, so that each one's API refuses every runtime's
  * sandboxed tasks, not only its own; root-only, so no task can remove a note.
@@ -16,6 +18,11 @@ export const DEFAULT_EXPOSURE_DIR = '/run/execgo-runtime/exposed';
 export interface UidRange {
   base: number;
   count: number;
+}
+
+/** A noted range: exposed for good (a task runs in it), or `until` then (ms since the epoch). */
+export interface ExposedRange extends UidRange {
+  until?: number;
 }
 
 export function isInRange(range: UidRange, uid: number): boolean {
@@ -48,8 +55,12 @@ export class SandboxExposure {
    * re-attached tasks' ranges, so that the note never disappears while their tasks run (a
    * removal followed by a rewrite left a gap another runtime's guard could fall into).
    */
-  set(ranges: readonly UidRange[]): void {
-    const text = ranges.map((range) => `${range.base} ${range.count}\n`).join('');
+  set(ranges: readonly ExposedRange[]): void {
+    const text = ranges
+      .map(
+        ({ base, count, until }) => `${base} ${count}${until === undefined ? '' : ` ${until}`}\n`,
+      )
+      .join('');
     if (text === this.noted) return;
     if (text === '') fs.rmSync(this.file, { force: true });
     else {
@@ -62,14 +73,20 @@ export class SandboxExposure {
   }
 }
 
-/** The ranges of one note; lines that are not numbers are skipped. */
-export function parseExposureNote(text: string): UidRange[] {
+/**
+ * The ranges of one note exposed at `now`; lines that are not numbers are skipped, and so are
+ * ranges whose `until` has passed.
+ */
+export function parseExposureNote(text: string, now = Date.now()): UidRange[] {
   const ranges: UidRange[] = [];
   for (const line of text.split('\n')) {
-    const [base, count = String(SANDBOX_IDENTITY_COUNT)] = line.trim().split(/\s+/);
+    const [base, count = String(SANDBOX_IDENTITY_COUNT), until] = line.trim().split(/\s+/);
     const range = { base: Number(base), count: Number(count) };
-    if (line.trim() !== '' && Number.isSafeInteger(range.base) && Number.isSafeInteger(range.count))
-      ranges.push(range);
+    if (line.trim() === '' || !Number.isSafeInteger(range.base)) continue;
+    if (!Number.isSafeInteger(range.count)) continue;
+    // An `until` that is not a number is no expiry: the safe side.
+    if (until !== undefined && Number(until) <= now) continue;
+    ranges.push(range);
   }
   return ranges;
 }

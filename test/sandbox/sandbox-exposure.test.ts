@@ -31,6 +31,19 @@ describe('sandbox exposure notes', () => {
     assert.deepEqual(parseExposureNote('\nnot a number\n'), []);
   });
 
+  it('ranges of ended tasks carry their end, and are not read once it passed', () => {
+    assert.deepEqual(parseExposureNote('100000 10 2000\n5 1\n', 1999), [
+      { base: 100_000, count: 10 },
+      { base: 5, count: 1 },
+    ]);
+    assert.deepEqual(parseExposureNote('100000 10 2000\n5 1\n', 2000), [{ base: 5, count: 1 }]);
+    // An end that is not a number is none: exposed (the safe side).
+    assert.deepEqual(parseExposureNote('100000 10 soon\n', 2000), [{ base: 100_000, count: 10 }]);
+    const dir = makeTempDir('execgo-exposure-');
+    new SandboxExposure(dir, 'rt-test').set([{ base: 100_000, count: 10, until: Date.now() - 1 }]);
+    assert.deepEqual(readExposedRanges(dir), [], 'expired: a stopped server leaves no live note');
+  });
+
   it('are written whole, replaced when the ranges change, removed when none is left', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'execgo-exposure-'));
     try {
@@ -149,8 +162,10 @@ describe('the API guard across restarts', () => {
     assert.equal(await idleAs(0, server.api.baseUrl, 3_000), 'open');
     await server.api.request('POST', `/api/v1/tasks/${taskId}/kill`, { body: {} });
     await server.api.waitTerminal(taskId);
-    // Once no sandboxed task runs, the range is not refused any more (nothing of it can run).
-    assert.equal(await getAs(uid, server.api.baseUrl), '200');
+    // Once it ended, its range stays refused for a grace (a request it left queued is looked
+    // up: exposed-tasks.ts); the root client is served.
+    assert.equal(await getAs(uid, server.api.baseUrl), '403');
+    assert.equal(await getAs(0, server.api.baseUrl), '200');
   });
 
   it('a task started under one --sandbox-uid-base stays refused after a restart with another', async (t) => {
