@@ -41,7 +41,10 @@ export function createTaskFiles(
 
 /**
  * Creates an empty directory: the usual case is one mkdir. A leftover of a submission that
- * crashed before its commit (same task id) is removed first; a missing parent is created.
+ * crashed before its commit (same task id) is removed first. A missing parent (`tasks/`,
+ * removed under a running server) is created as start-up creates it, 0700: task dirs are
+ * 0755 and their request.json (env values included) 0644, so `tasks/` is what keeps other
+ * users out.
  */
 function makeFreshDirectory(dir: string): void {
   try {
@@ -49,8 +52,9 @@ function makeFreshDirectory(dir: string): void {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') fs.rmSync(dir, { recursive: true, force: true });
-    else if (code !== 'ENOENT') throw error;
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    else if (code === 'ENOENT') fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o700 });
+    else throw error;
+    fs.mkdirSync(dir, { mode: 0o755 });
   }
 }
 

@@ -44,6 +44,14 @@ describe('createTaskFiles', () => {
 });
 
 describe('writeNewFile', () => {
+  it('recreates a removed tasks/ as start-up creates it, 0700: it keeps other users out', () => {
+    const tasks = path.join(root, 'removed', 'tasks');
+    const paths = resolveTaskPaths(tasks, 'after-removal');
+    createTaskFiles(paths, scriptSpec('after-removal'), false);
+    assert.equal(fs.statSync(tasks).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(paths.taskDir).mode & 0o777, 0o755);
+  });
+
   it('never overwrites an existing file', () => {
     const file = path.join(root, 'once');
     writeNewFile(file, 'first', { durable: false });
