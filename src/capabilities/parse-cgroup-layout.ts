@@ -129,8 +129,13 @@ export function resolveCgroupHierarchies(mountinfo: string, procCgroup: string):
  * Where per-task cgroups go in one hierarchy. Default: `execgo-runtime/<instance>` under the
  * runtime's own cgroup. `--cgroup-root` may name a directory inside any cgroup mount (its
  * path relative to that mount is used in every hierarchy) or a bare cgroup path such as
- * `/execgo` (taken relative to each hierarchy's mount). The instance level (derived from the
- * data dir) keeps two runtimes on one host from touching each other's tasks. Pure.
+ * `/execgo` (taken relative to each hierarchy's mount). A path under the directory that
+ * holds the mounts but inside none of them is the pure-v2 spelling of a cgroup path on a
+ * hybrid or v1 host (`/sys/fs/cgroup/system.slice/x.service`, where `/sys/fs/cgroup` is a
+ * tmpfs of per-controller mounts): it is taken relative to that directory, so the sample
+ * unit's root means the service's cgroup in every hierarchy, not a cgroup named
+ * `sys/fs/cgroup/…`. The instance level (derived from the data dir) keeps two runtimes on one
+ * host from touching each other's tasks. Pure.
  */
 export function resolveTaskParent(
   ownDir: string,
@@ -144,6 +149,10 @@ export function resolveTaskParent(
   const containing = [...allMountPoints]
     .sort((a, b) => b.length - a.length)
     .find((mount) => cgroupRoot === mount || cgroupRoot.startsWith(`${mount}/`));
-  const rel = containing === undefined ? cgroupRoot : cgroupRoot.slice(containing.length);
+  const holding = allMountPoints
+    .map((mount) => path.dirname(mount))
+    .find((dir) => dir !== '/' && (cgroupRoot === dir || cgroupRoot.startsWith(`${dir}/`)));
+  const base = containing ?? holding;
+  const rel = base === undefined ? cgroupRoot : cgroupRoot.slice(base.length);
   return path.join(mountPoint, rel.replace(/^\/+/, ''), instance);
 }

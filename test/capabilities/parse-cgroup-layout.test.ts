@@ -139,6 +139,15 @@ await test('resolveTaskParent', async (t) => {
       '/sys/fs/cgroup/memory/execgo/rt-1',
     );
   });
+  await t.test("a pure-v2 path on a hybrid host is the service's cgroup in each hierarchy", () => {
+    // The sample unit's --cgroup-root: /sys/fs/cgroup is a tmpfs here, not a cgroup mount.
+    const root = '/sys/fs/cgroup/system.slice/execgo-runtime.service';
+    for (const mount of mounts)
+      assert.equal(
+        resolveTaskParent('/x', mount, mounts, root, 'rt-1'),
+        `${mount}/system.slice/execgo-runtime.service/rt-1`,
+      );
+  });
   await t.test('a bare cgroup path is taken relative to each mount', () => {
     assert.equal(
       resolveTaskParent('/x', '/sys/fs/cgroup/unified', mounts, '/execgo', 'rt-1'),
