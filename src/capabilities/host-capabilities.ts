@@ -62,6 +62,8 @@ export interface HostCapabilities {
   dataDirWritable: boolean;
   /** Null when linux_sandbox is unavailable; otherwise how it is realised. */
   linuxSandbox: LinuxSandboxTool | null;
+  /** Why linux_sandbox is unavailable (the probe's warning), when it is. */
+  linuxSandboxUnavailable?: string;
   chroot: boolean;
   namespaces: NamespaceSelection;
   rlimitCpu: boolean;

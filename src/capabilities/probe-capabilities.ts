@@ -123,12 +123,19 @@ export function probeCapabilities(config: RuntimeConfig, env: NodeJS.ProcessEnv)
     );
   const linuxSandbox =
     tool === null ? null : { ...tool, ...(hasChrootInit ? { chrootInitPath: chrootInit } : {}) };
+  // The probe's own words, for refusals and fallback reasons ("disabled by …", "bwrap not found").
+  const unavailable =
+    linuxSandbox === null
+      ? (warnings.find((warning) => warning.startsWith('linux_sandbox')) ??
+        'linux_sandbox is not available on this host')
+      : undefined;
   return {
     os: process.platform,
     arch: os.arch(),
     ...detectContainer(env),
     dataDirWritable,
     linuxSandbox,
+    ...(unavailable === undefined ? {} : { linuxSandboxUnavailable: unavailable }),
     chroot,
     namespaces: sandbox?.namespaces ?? {
       mount: false,

@@ -9,7 +9,13 @@ const NAMESPACE_KINDS = ['mount', 'pid', 'uts', 'ipc', 'net'] as const;
 /** The subset of host facts the plan depends on; kept small so tables of cases stay readable. */
 export type PlanCapabilities = Pick<
   HostCapabilities,
-  'linuxSandbox' | 'chroot' | 'namespaces' | 'rlimitCpu' | 'rlimitMemory' | 'cgroups'
+  | 'linuxSandbox'
+  | 'linuxSandboxUnavailable'
+  | 'chroot'
+  | 'namespaces'
+  | 'rlimitCpu'
+  | 'rlimitMemory'
+  | 'cgroups'
 >;
 
 interface Degradation {
@@ -17,13 +23,17 @@ interface Degradation {
   strict: boolean;
 }
 
-function degrade(state: Degradation, capability: string, reason: string): void {
+/**
+ * Strict mode refuses with `reason`; adaptive records it as a fallback reason, with what
+ * runs instead (`fallback`), which a refusal must not claim.
+ */
+function degrade(state: Degradation, capability: string, reason: string, fallback?: string): void {
   if (state.strict)
     throw new RuntimeError('unsupported_capability', `strict mode cannot satisfy: ${reason}`, {
       capability,
       reason,
     });
-  state.fallbackReasons.push(reason);
+  state.fallbackReasons.push(fallback === undefined ? reason : `${reason}; ${fallback}`);
 }
 
 function describeRequested(spec: TaskSpec): SandboxDescription {
@@ -51,7 +61,8 @@ function resolveSandbox(
     degrade(
       state,
       'linux_sandbox',
-      'linux_sandbox is not available on this host; running as process',
+      caps.linuxSandboxUnavailable ?? 'linux_sandbox is not available on this host',
+      'running as process',
     );
     const { rootfs: _rootfs, ...rest } = requested;
     return {
@@ -63,7 +74,7 @@ function resolveSandbox(
   }
   const effective = { ...requested, namespaces: { ...requested.namespaces } };
   if (requested.chroot && !caps.chroot) {
-    degrade(state, 'chroot', 'chroot is not available on this host; running without chroot');
+    degrade(state, 'chroot', 'chroot is not available on this host', 'running without chroot');
     effective.chroot = false;
     delete effective.rootfs;
   }

@@ -124,6 +124,25 @@ await test('plan resolution over every capability, strict and adaptive', async (
   }
 });
 
+await test('a refusal names the cause and claims no fallback; adaptive says what runs instead', () => {
+  const host = {
+    ...FULL,
+    linuxSandbox: null,
+    linuxSandboxUnavailable: 'linux_sandbox disabled by --disable-linux-sandbox',
+  };
+  assert.throws(
+    () => resolveExecutionPlan(spec({ sandbox: SANDBOXED }), host, 'strict'),
+    (error: unknown) =>
+      error instanceof RuntimeError &&
+      error.message ===
+        'strict mode cannot satisfy: linux_sandbox disabled by --disable-linux-sandbox',
+  );
+  assert.deepEqual(
+    resolveExecutionPlan(spec({ sandbox: SANDBOXED }), host, 'adaptive').fallback_reasons,
+    ['linux_sandbox disabled by --disable-linux-sandbox; running as process'],
+  );
+});
+
 await test('plan resolution: effective sandbox and enforcement', async (t) => {
   await t.test('linux_sandbox unavailable falls back to process without namespaces', () => {
     const plan = resolveExecutionPlan(
