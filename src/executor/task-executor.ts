@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { Failpoints } from '../core/failpoints.js';
 import type { RuntimeEvents } from '../core/runtime-events.js';
 import { RuntimeError } from '../core/runtime-error.js';
-import type { TaskRecord } from '../core/task-record.js';
+import type { ProcessIdentity, TaskRecord } from '../core/task-record.js';
 import { sandboxBaseEnv, sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
 import { buildProgramInvocation } from '../sandbox/task-command.js';
@@ -22,6 +22,7 @@ import { scriptPath, type TaskPaths } from '../store/task-paths.js';
 import type { TaskStore } from '../store/task-store.js';
 import { encodeLaunchSpec, type LaunchSpec } from './launch-spec.js';
 import type { NotifyKind } from './notify-watcher.js';
+import { OverdueSupervisors } from './overdue-supervisors.js';
 import { isSameProcessAlive, signalIfSame } from './process-identity.js';
 import { createShimLauncher, type ShimLauncher } from './shim-launcher.js';
 import { SHIM_EXIT_NO_ROOM } from './shim-records.js';
@@ -76,9 +77,12 @@ export class TaskExecutor {
   private readonly exposed: ExposedTasks;
   /** Exit statuses of shims that exited while their task was running, until it is finished. */
   private readonly shimExitCodes = new Map<string, number>();
+  /** Shims past their task's deadline: resumed, then killed (overdue-supervisors.ts). */
+  private readonly overdue: OverdueSupervisors;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
+    this.overdue = new OverdueSupervisors(deps.config.terminationGraceMs);
     this.exposed = new ExposedTasks(
       { base: deps.config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT },
       () => this.noteExposure(),
@@ -90,6 +94,7 @@ export class TaskExecutor {
   private forget(taskId: string): void {
     this.identities.release(taskId);
     this.shimExitCodes.delete(taskId);
+    this.overdue.forget(taskId);
     // Its uids stay exposed for a grace period (exposed-tasks.ts); the note gets its end.
     if (this.exposed.end(taskId)) this.noteExposure();
   }
@@ -359,10 +364,21 @@ export class TaskExecutor {
     // The end first: a short task's start and end are then recorded in one commit.
     if (finisher.finishFromExitRecord(record)) return;
     if (record.pid === undefined) finisher.recordStartFromShim(record);
-    if (record.shim === undefined || isSameProcessAlive(record.shim)) return;
+    if (record.shim === undefined) return;
+    if (isSameProcessAlive(record.shim)) {
+      this.enforceDeadline(record, record.shim);
+      return;
+    }
     // The shim may have written its record between our two reads.
     if (finisher.finishFromExitRecord(record)) return;
-    if ((shimExitCode ?? this.shimExitCodes.get(record.taskId)) === SHIM_EXIT_NO_ROOM)
+    if (this.overdue.wasKilled(record.taskId))
+      finisher.finishLost(
+        record,
+        'the supervisor did not end the task by its deadline, even resumed (was it stopped?); the runtime killed both',
+        [],
+        'timeout',
+      );
+    else if ((shimExitCode ?? this.shimExitCodes.get(record.taskId)) === SHIM_EXIT_NO_ROOM)
       finisher.finishLost(
         record,
         "launch failed at records: no room for the supervisor's records (is the disk full?); the program never started",
@@ -370,6 +386,25 @@ export class TaskExecutor {
         'launch_failed',
       );
     else finisher.finishLost(record, 'the supervisor exited without recording an outcome');
+  }
+
+  /** The backstop behind the shim's own timers: a stopped shim is resumed, then killed. */
+  private enforceDeadline(record: TaskRecord, shim: ProcessIdentity): void {
+    const action = this.overdue.check(record, this.deps.clock.now());
+    if (action === 'none') return;
+    this.deps.logger.warn(
+      { task_id: record.taskId, shim_pid: shim.pid, deadline: this.overdue.deadlineOf(record) },
+      action === 'resume'
+        ? 'supervisor past its deadline (stopped?); resuming it'
+        : 'supervisor still past its deadline after resuming; killing it and its task',
+    );
+    if (action === 'resume') {
+      signalIfSame(shim, 'SIGCONT');
+      return;
+    }
+    // Its task first, by cgroup: a shim killed first would leave the program running.
+    for (const dir of record.launch?.cgroupDirs ?? []) killCgroup(dir);
+    signalIfSame(shim, 'SIGKILL');
   }
 
   private onShimExit(taskId: string, code: number | null): void {

@@ -151,7 +151,7 @@ export class TaskFinisher {
     record: TaskRecord,
     message: string,
     extraEvents: readonly NewEvent[] = [],
-    code: 'internal' | 'launch_failed' = 'internal',
+    code: 'internal' | 'launch_failed' | 'timeout' = 'internal',
   ): void {
     const current = this.deps.store.getTask(record.taskId) ?? record;
     const dirs = current.launch?.cgroupDirs ?? [];
