@@ -70,12 +70,14 @@ const envelope = (description: string): JsonObject => ({
 
 /**
  * Error answers any operation can get that its route does not declare: from Node's HTTP
- * layer before routing (408, 431, 417), the body and path limits, and faults (500, 503).
+ * layer before routing (408, 431, 417), the sandboxed-peer guard (403, an onRequest hook of
+ * every route), the body and path limits, and faults (500, 503).
  */
 function commonErrorResponses(schema: JsonObject | undefined, hasPathParams: boolean): JsonObject {
   const declared = (schema?.response ?? {}) as Record<string, unknown>;
   const common: Record<string, JsonObject> = {
     '400': envelope('invalid_input: a malformed request or parameter'),
+    '403': envelope('permission_denied: the caller is a sandboxed task of this host'),
     '408': envelope('invalid_input: the request did not arrive within 60 s'),
     ...(schema?.body === undefined
       ? {}

@@ -79,12 +79,47 @@ describe('GET /openapi.json', () => {
     for (const [path, operations] of Object.entries(document.paths))
       for (const [method, operation] of Object.entries(operations)) {
         const codes = Object.keys((operation as { responses: object }).responses);
-        for (const code of ['408', '500', '503'])
+        // 403: the sandboxed-peer guard is an onRequest hook of every route.
+        for (const code of ['403', '408', '500', '503'])
           assert.ok(codes.includes(code), `${method} ${path} lacks ${code}`);
       }
     const submitCodes = Object.keys(
       (document.paths['/api/v1/tasks']?.post as unknown as { responses: object }).responses,
     );
     assert.ok(submitCodes.includes('413'));
+  });
+
+  it('lists on each task route only the errors it can answer', () => {
+    const codesOf = (path: string, method: string): string[] =>
+      Object.keys(
+        (document.paths[path]?.[method] as unknown as { responses: object } | undefined)
+          ?.responses ?? {},
+      );
+    // Only a submit can conflict (task_id exists, idempotency key reused) or find the queue full.
+    assert.ok(codesOf('/api/v1/tasks', 'post').includes('409'));
+    assert.ok(codesOf('/api/v1/tasks', 'post').includes('429'));
+    assert.ok(!codesOf('/api/v1/tasks', 'post').includes('404'));
+    for (const [path, method] of [
+      ['/api/v1/tasks/{id}', 'get'],
+      ['/api/v1/tasks/{id}/kill', 'post'],
+      ['/api/v1/tasks/{id}/events', 'get'],
+      ['/api/v1/tasks/{id}/wait', 'get'],
+    ] as const) {
+      const codes = codesOf(path, method);
+      assert.ok(codes.includes('404'), `${method} ${path} lacks 404`);
+      for (const code of ['409', '429'])
+        assert.ok(!codes.includes(code), `${method} ${path} lists ${code}`);
+    }
+  });
+
+  it('declares /metrics as text, and serves it so', async () => {
+    const metrics = document.paths['/metrics']?.get as unknown as {
+      responses: Record<string, { content?: Record<string, unknown> }>;
+    };
+    assert.deepEqual(Object.keys(metrics.responses['200']?.content ?? {}), ['text/plain']);
+    const response = await rt.api.request<string>('GET', '/metrics');
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.match(response.body, /^# HELP /m);
   });
 });

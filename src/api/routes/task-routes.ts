@@ -26,7 +26,6 @@ const KillHeaders = Type.Object({
     Type.String({ description: "the task's control_context.owner (UTF-8), when it has one" }),
   ),
 });
-const errors = { 400: ErrorEnvelopeSchema, 404: ErrorEnvelopeSchema, 409: ErrorEnvelopeSchema };
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -61,7 +60,14 @@ export function registerTaskRoutes(
         summary: 'Submit a task',
         documentedHeaders: SubmitHeaders,
         body: SubmitTaskRequestSchema,
-        response: { 200: SubmitTaskResponseSchema, 429: ErrorEnvelopeSchema, ...errors },
+        // 409: task_id exists or idempotency key reused; 429: queue full. Each route lists
+        // only what it can answer (403, 408, 500, 503… are added to every operation).
+        response: {
+          200: SubmitTaskResponseSchema,
+          400: ErrorEnvelopeSchema,
+          409: ErrorEnvelopeSchema,
+          429: ErrorEnvelopeSchema,
+        },
       },
       // Every refusal counts, wherever it came from: body parsing, the schema, the service.
       onError: (_request, _reply, error, done) => {
@@ -88,7 +94,7 @@ export function registerTaskRoutes(
       schema: {
         summary: 'Task status',
         params: TaskIdParams,
-        response: { 200: TaskStatusResponseSchema, ...errors },
+        response: { 200: TaskStatusResponseSchema, 404: ErrorEnvelopeSchema },
       },
     },
     // Sent as JSON text (a string payload bypasses the serializer): terminal snapshots are
@@ -106,7 +112,11 @@ export function registerTaskRoutes(
         summary: 'Cancel a task (owner-gated with x-execgo-owner)',
         documentedHeaders: KillHeaders,
         params: TaskIdParams,
-        response: { 200: TaskStatusResponseSchema, 403: ErrorEnvelopeSchema, ...errors },
+        response: {
+          200: TaskStatusResponseSchema,
+          403: ErrorEnvelopeSchema,
+          404: ErrorEnvelopeSchema,
+        },
       },
     },
     (request) =>
@@ -125,7 +135,11 @@ export function registerTaskRoutes(
         querystring: Type.Object({
           after_seq: Type.Optional(Type.Integer({ minimum: 0 })),
         }),
-        response: { 200: Type.Array(EventRecordSchema), ...errors },
+        response: {
+          200: Type.Array(EventRecordSchema),
+          400: ErrorEnvelopeSchema,
+          404: ErrorEnvelopeSchema,
+        },
       },
     },
     (request) =>
@@ -144,7 +158,11 @@ export function registerTaskRoutes(
         querystring: Type.Object({
           timeout_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS })),
         }),
-        response: { 200: TaskStatusResponseSchema, ...errors },
+        response: {
+          200: TaskStatusResponseSchema,
+          400: ErrorEnvelopeSchema,
+          404: ErrorEnvelopeSchema,
+        },
       },
     },
     // Sent as JSON text, like GET status: a terminal snapshot goes out as stored.
