@@ -1,9 +1,17 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadConfig, type ConfigInput } from '../config/load-config.js';
 import { createRuntime } from '../runtime.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/**
+ * A default shown as commander shows its own, for options whose default is not a commander
+ * default: computed at startup, or left unset so that the environment fallback applies.
+ */
+function withDefault(description: string, shown: string): string {
+  return `${description} (default: ${shown})`;
 }
 
 /** `serve`: the only command that installs signal handlers. */
@@ -25,12 +33,18 @@ export function registerServeCommand(program: Command, onStopped: (code: number)
     )
     .option(
       '--cgroup-root <dir>',
-      'parent cgroup for per-task cgroups (env EXECGO_RUNTIME_CGROUP_ROOT)',
+      withDefault('parent cgroup for per-task cgroups (env EXECGO_RUNTIME_CGROUP_ROOT)', 'auto'),
     )
-    .option('--runtime-id <id>', 'runtime id (env EXECGO_RUNTIME_ID)')
+    .option(
+      '--runtime-id <id>',
+      withDefault('runtime id (env EXECGO_RUNTIME_ID)', '<hostname>-<port>'),
+    )
     .option(
       '--default-capability-mode <mode>',
-      'adaptive or strict (env EXECGO_RUNTIME_DEFAULT_CAPABILITY_MODE)',
+      withDefault(
+        'adaptive or strict (env EXECGO_RUNTIME_DEFAULT_CAPABILITY_MODE)',
+        JSON.stringify('adaptive'),
+      ),
     )
     .option(
       '--disable-linux-sandbox',
@@ -39,24 +53,43 @@ export function registerServeCommand(program: Command, onStopped: (code: number)
     .option('--disable-cgroup', 'never use cgroups (env EXECGO_RUNTIME_DISABLE_CGROUP)')
     .option(
       '--capacity-memory-bytes <n>',
-      'ledger memory capacity (env EXECGO_RUNTIME_CAPACITY_MEMORY_BYTES)',
+      withDefault('ledger memory capacity (env EXECGO_RUNTIME_CAPACITY_MEMORY_BYTES)', 'probed'),
     )
-    .option('--capacity-pids <n>', 'ledger pids capacity (env EXECGO_RUNTIME_CAPACITY_PIDS)')
     .option(
-      '--tenant-quota <spec>',
-      'NAME=slots:N[,memory:BYTES][,pids:N], repeatable',
-      collect,
-      [],
+      '--capacity-pids <n>',
+      withDefault('ledger pids capacity (env EXECGO_RUNTIME_CAPACITY_PIDS)', 'probed'),
+    )
+    .addOption(
+      new Option(
+        '--tenant-quota <spec>',
+        'NAME=slots:N[,memory:BYTES][,pids:N], repeatable; memory accepts Ki/Mi/Gi/Ti',
+      )
+        .argParser(collect)
+        .default([], 'none'),
     )
     .option(
       '--durable',
       'fsync task files and use SQLite synchronous=FULL (env EXECGO_RUNTIME_DURABLE)',
     )
-    .option('--max-body-bytes <n>', 'request body limit', String(8 * 1024 * 1024))
-    .option('--log-level <level>', 'log level (env EXECGO_RUNTIME_LOG_LEVEL)')
+    .addOption(
+      new Option('--max-body-bytes <n>', 'request body limit in bytes, at least 1024').default(
+        String(8 * 1024 * 1024),
+        '8388608 (8 MiB)',
+      ),
+    )
+    .option(
+      '--log-level <level>',
+      withDefault(
+        'fatal, error, warn, info, debug, trace or silent (env EXECGO_RUNTIME_LOG_LEVEL)',
+        JSON.stringify('info'),
+      ),
+    )
     .option(
       '--sandbox-uid-base <uid>',
-      'first of 65536 host uids linux_sandbox tasks get one each from (default: one of 4095 ranges from 0x70000000, by data dir; env EXECGO_RUNTIME_SANDBOX_UID_BASE)',
+      withDefault(
+        'first of 65536 host uids linux_sandbox tasks get one each from (env EXECGO_RUNTIME_SANDBOX_UID_BASE)',
+        'one of 4,095 ranges from 1879048192 (0x70000000), picked by a hash of the data dir',
+      ),
     )
     .action(async (options: ConfigInput) => {
       const runtime = createRuntime(loadConfig(options));

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   eventually,
   makeDataDir,
+  REPO_ROOT,
   runCli,
   shell,
   startServerProcess,
@@ -155,6 +156,53 @@ describe('CLI against a real serve process', () => {
 });
 
 describe('serve flags', () => {
+  it('serve --help shows the flags, defaults and variables of cli.md', async () => {
+    const result = await runCli(['serve', '--help']);
+    assert.equal(result.code, 0, result.stderr);
+    // Help wraps at spaces; one option's text runs up to the next option.
+    const help = result.stdout.replace(/\s+/g, ' ');
+    const helpOf = new Map(
+      [...help.matchAll(/ (--[a-z-]+)( <[a-z]+>)? (.*?)(?= --[a-z-]+ | -h, --help )/g)].map(
+        (match) => [match[1] ?? '', match[3] ?? ''],
+      ),
+    );
+    const table = fs
+      .readFileSync(path.join(REPO_ROOT, 'docs/cli.md'), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('| `--'))
+      .map((line) => line.split('|').map((cell) => cell.trim().replaceAll('`', '')));
+    assert.deepEqual(table.map((row) => row[1]).sort(), [...helpOf.keys()].sort());
+    for (const [, flag = '', shown = '', meaning = ''] of table) {
+      const text = helpOf.get(flag) ?? '';
+      // Commander shows no default for a boolean flag: it is off unless given.
+      if (shown !== 'off') {
+        const defaultShown = /\(default: (.*)\)$/.exec(text)?.[1]?.replaceAll('"', '');
+        assert.equal(defaultShown, shown, `${flag}: ${text}`);
+      }
+      const variable = /\[(EXECGO_RUNTIME_[A-Z_]+)/.exec(meaning)?.[1];
+      if (variable === undefined) assert.doesNotMatch(text, /env EXECGO_/, flag);
+      else assert.ok(text.includes(`env ${variable}`), `${flag} lacks ${variable}: ${text}`);
+    }
+  });
+
+  it('accepts --tenant-quota more than once', async () => {
+    const server = await startServerProcess([
+      '--tenant-quota',
+      'a=slots:1',
+      '--tenant-quota',
+      'b=slots:2',
+    ]);
+    try {
+      const resources = await server.api.request<{ tenants: Array<{ tenant: string }> }>(
+        'GET',
+        '/api/v1/runtime/resources',
+      );
+      assert.deepEqual(resources.body.tenants.map((t) => t.tenant).sort(), ['a', 'b']);
+    } finally {
+      await stopServerProcesses([server]);
+    }
+  });
+
   const badServeFlags: [string, string[], RegExp][] = [
     [
       '--tenant-quota',
