@@ -57,18 +57,30 @@ async function readConnection(
   }
 }
 
+/** Bytes of each log already printed: the stream starts after them. */
+export interface OutputStart {
+  stdoutOffset: number;
+  stderrOffset: number;
+}
+
 /**
- * Follows a task's stream to its end. A dropped connection (server restart, network) is
- * resumed from the last SSE id received, so output is neither lost nor repeated.
+ * Follows a task's stream to its end, its output from `start` on (all of it by default). A
+ * dropped connection (server restart, network) is resumed from the last SSE id received
+ * (which the server prefers to the query), so output is neither lost nor repeated.
  */
 export async function followTask(
   client: RuntimeClient,
   taskId: string,
   handlers: FollowHandlers,
+  start?: OutputStart,
 ): Promise<string> {
   let lastId: string | undefined;
   let failures = 0;
-  const path = `/api/v1/tasks/${encodeURIComponent(taskId)}/stream`;
+  const query =
+    start === undefined
+      ? ''
+      : `?stdout_offset=${start.stdoutOffset}&stderr_offset=${start.stderrOffset}`;
+  const path = `/api/v1/tasks/${encodeURIComponent(taskId)}/stream${query}`;
   for (;;) {
     try {
       const response = await client.stream(

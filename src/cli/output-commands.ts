@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { TaskListResponse } from '../contract/task-list.js';
-import { followTask } from './follow-task.js';
+import { followTask, type OutputStart } from './follow-task.js';
 import { RuntimeClient } from './runtime-client.js';
 import { parseIntegerOption } from './task-input.js';
 
@@ -13,17 +13,22 @@ function writeTo(target: NodeJS.WriteStream, bytes: Buffer): Promise<void> {
   });
 }
 
+/** A log read: the bytes, and the offset just after them (where following resumes). */
 async function fetchLog(
   client: RuntimeClient,
   taskId: string,
   stream: 'stdout' | 'stderr',
   tail: number | undefined,
-): Promise<Buffer> {
+): Promise<{ bytes: Buffer; nextOffset: number }> {
   const query = tail === undefined ? '' : `?tail=${tail}`;
   const response = await client.stream(
     `/api/v1/tasks/${encodeURIComponent(taskId)}/${stream}${query}`,
   );
-  return Buffer.from(await response.arrayBuffer());
+  const nextOffset = Number(response.headers.get('x-execgo-log-next-offset'));
+  const bytes = Buffer.from(await response.arrayBuffer());
+  if (!Number.isSafeInteger(nextOffset) || nextOffset < 0)
+    throw new Error(`the runtime sent no x-execgo-log-next-offset for ${stream}`);
+  return { bytes, nextOffset };
 }
 
 interface LogsOptions {
@@ -68,24 +73,37 @@ export function registerOutputCommands(program: Command): void {
     .option('-f, --follow', 'stream output as it is written (resumes after disconnects)')
     .option(
       '--tail <lines>',
-      'only the last N lines of each stream (without -f)',
+      'only the last N lines of each stream (with -f: then follow from there)',
       parseIntegerOption,
     )
     .option('--events', 'with -f: also print lifecycle events (JSON lines) to stderr')
     .action(async (taskId: string, options: LogsOptions) => {
       const client = new RuntimeClient(options.server);
+      const printLogs = async (): Promise<OutputStart> => {
+        const stdout = await fetchLog(client, taskId, 'stdout', options.tail);
+        await writeTo(process.stdout, stdout.bytes);
+        const stderr = await fetchLog(client, taskId, 'stderr', options.tail);
+        await writeTo(process.stderr, stderr.bytes);
+        return { stdoutOffset: stdout.nextOffset, stderrOffset: stderr.nextOffset };
+      };
       if (options.follow !== true) {
-        await writeTo(process.stdout, await fetchLog(client, taskId, 'stdout', options.tail));
-        await writeTo(process.stderr, await fetchLog(client, taskId, 'stderr', options.tail));
+        await printLogs();
         return;
       }
-      await followTask(client, taskId, {
-        onOutput: (stream, bytes) =>
-          writeTo(stream === 'stdout' ? process.stdout : process.stderr, bytes),
-        ...(options.events === true
-          ? { onLifecycle: (record) => process.stderr.write(`${JSON.stringify(record)}\n`) }
-          : {}),
-      });
+      // Like tail -n N -f: the last N lines of each log, then the stream from just after them.
+      const start = options.tail === undefined ? undefined : await printLogs();
+      await followTask(
+        client,
+        taskId,
+        {
+          onOutput: (stream, bytes) =>
+            writeTo(stream === 'stdout' ? process.stdout : process.stderr, bytes),
+          ...(options.events === true
+            ? { onLifecycle: (record) => process.stderr.write(`${JSON.stringify(record)}\n`) }
+            : {}),
+        },
+        start,
+      );
     });
 
   program

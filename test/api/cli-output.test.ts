@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  eventually,
+  makeDataDir,
   runCli,
   shell,
   startServerProcess,
@@ -32,6 +36,37 @@ describe('CLI logs and list', () => {
     const tail = await runCli(['logs', taskId, '--tail', '1', '--server', url]);
     assert.equal(tail.stdout, 'out 3\n');
     assert.equal(tail.stderr, 'err 3\n');
+    // On a task that has ended, -f --tail N is --tail N.
+    const followedTail = await runCli(['logs', '-f', taskId, '--tail', '1', '--server', url]);
+    assert.equal(followedTail.code, 0, followedTail.stderr);
+    assert.equal(followedTail.stdout, 'out 3\n');
+    assert.equal(followedTail.stderr, 'err 3\n');
+  });
+
+  it('logs -f --tail N prints the last N lines of each stream, then follows from there', async () => {
+    const go = path.join(makeDataDir(), 'go');
+    const taskId = await server.api.submit(
+      shell(
+        'for i in 1 2 3 4 5; do echo out $i; done; for i in 1 2 3; do echo err $i >&2; done; ' +
+          `while [ ! -e ${go} ]; do sleep 0.05; done; echo out 6; echo err 4 >&2`,
+      ),
+    );
+    await server.api.waitFor(
+      taskId,
+      (s) => s.stdout.includes('out 5') && s.stderr.includes('err 3'),
+    );
+    const followed = runCli(['logs', '-f', taskId, '--tail', '2', '--server', url]);
+    // The CLI has printed the tails once it holds the stream open.
+    await eventually(
+      async () => (await server.api.metric('execgo_runtime_open_long_polls{kind="stream"}')) === 1,
+      60_000,
+      'the CLI to open its stream',
+    );
+    fs.writeFileSync(go, '');
+    const result = await followed;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'out 4\nout 5\nout 6\n');
+    assert.equal(result.stderr, 'err 2\nerr 3\nerr 4\n');
   });
 
   it('list (ps) prints matching tasks as JSON', async () => {
