@@ -14,11 +14,12 @@ interface Envelope {
 function fromFastifyError(error: FastifyError): { status: number; envelope: Envelope } | undefined {
   const status = error.statusCode ?? 500;
   if (status >= 500) return undefined;
+  // Fastify's own text ("Request body is too large") would only repeat this one.
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
     return {
       status: 413,
       envelope: {
-        error: { code: 'invalid_input', message: `request body too large: ${error.message}` },
+        error: { code: 'invalid_input', message: 'request body too large' },
       },
     };
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH')

@@ -1,5 +1,5 @@
 import { Kind, type TSchema } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { TypeCompiler, ValueErrorType, type ValueError } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler } from 'fastify';
 import { invalidInput } from '../core/runtime-error.js';
@@ -21,10 +21,12 @@ function integerProperties(schema: TSchema): string[] {
  * Converts query, path and header strings for checking. An integer is taken only as plain
  * decimal digits within a safe integer: TypeBox would read `1.5` as 1, `0x10` as 0 and
  * `true` as 1, and a larger number would not survive a round trip (a stream offset in an
- * SSE id, for one). Anything else stays a string and fails the check (`invalid_input`).
+ * SSE id, for one). Anything else stays a string and fails the check (`invalid_input`). A
+ * negative one is converted too, so that its refusal names the minimum it is below (`-0`,
+ * which would pass as 0, is not).
  */
 function toWholeNumber(raw: unknown): unknown {
-  if (typeof raw !== 'string' || !/^\d+$/.test(raw)) return raw;
+  if (typeof raw !== 'string' || !/^(\d+|-[1-9]\d*)$/.test(raw)) return raw;
   const value = Number(raw);
   return Number.isSafeInteger(value) ? value : raw;
 }
@@ -40,6 +42,23 @@ function convertStrings(schema: TSchema, integers: readonly string[], data: unkn
       .map(([key, raw]) => [key, toWholeNumber(raw)]),
   );
   return { ...(Value.Convert(schema, rest) as object), ...whole };
+}
+
+/**
+ * What was wrong, in words a client can act on: a union of literals (an enum) names the
+ * values it allows, where TypeBox says only `Expected union value`.
+ */
+function describeError(error: ValueError | undefined): string {
+  if (error === undefined) return 'does not match the schema';
+  const options = (error.schema as { anyOf?: Array<{ const?: unknown }> }).anyOf;
+  if (
+    error.type === ValueErrorType.Union &&
+    options !== undefined &&
+    options.length > 0 &&
+    options.every((option) => ['string', 'number', 'boolean'].includes(typeof option.const))
+  )
+    return `expected one of: ${options.map((option) => String(option.const)).join(', ')}`;
+  return error.message;
 }
 
 /**
@@ -62,13 +81,10 @@ export const typeboxValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schem
         : ` at ${first.path.replace(/^\//, '').replaceAll('/', '.')}`;
     const part = PART_NAMES[httpPart ?? 'body'] ?? 'request';
     return {
-      error: invalidInput(
-        `invalid ${part}${where}: ${first?.message ?? 'does not match the schema'}`,
-        {
-          part,
-          path: first?.path,
-        },
-      ),
+      error: invalidInput(`invalid ${part}${where}: ${describeError(first)}`, {
+        part,
+        path: first?.path,
+      }),
     };
   };
 };

@@ -43,6 +43,36 @@ describe('integer query parameters', () => {
     }
   });
 
+  it('names the minimum a negative integer is below', async () => {
+    const cases: Array<[string, string]> = [
+      [
+        `/api/v1/tasks/${taskId}/wait?timeout_ms=-1`,
+        'timeout_ms: Expected integer to be greater or equal to 0',
+      ],
+      [
+        `/api/v1/tasks/${taskId}/events?after_seq=-3`,
+        'after_seq: Expected integer to be greater or equal to 0',
+      ],
+      ['/api/v1/tasks?limit=-5', 'limit: Expected integer to be greater or equal to 1'],
+      [
+        `/api/v1/tasks/${taskId}/stdout?tail=-1`,
+        'tail: Expected integer to be greater or equal to 0',
+      ],
+    ];
+    for (const [urlPath, message] of cases) {
+      const response = await rt.api.request<ErrorEnvelope>('GET', urlPath);
+      assert.equal(response.status, 400, urlPath);
+      assert.equal(response.body.error.code, 'invalid_input', urlPath);
+      assert.equal(response.body.error.message, `invalid query at ${message}`, urlPath);
+    }
+    // -0 is no way of writing 0: still refused.
+    const zero = await rt.api.request<ErrorEnvelope>(
+      'GET',
+      `/api/v1/tasks/${taskId}/wait?timeout_ms=-0`,
+    );
+    assert.equal(zero.status, 400);
+  });
+
   it('still converts whole numbers', async () => {
     const listed = await rt.api.request<{ tasks: unknown[] }>('GET', '/api/v1/tasks?limit=1');
     assert.equal(listed.status, 200);

@@ -107,7 +107,28 @@ describe('submit validation and error envelopes over HTTP', () => {
   it('413 with a clear message when the body is too large', async () => {
     const big = { execution: { kind: 'command', program: 'x', args: ['y'.repeat(100 * 1024)] } };
     const body = await expectError(big, 413, 'invalid_input');
-    assert.match(body.error.message, /too large/);
+    assert.equal(body.error.message, 'request body too large');
+  });
+
+  it('names the allowed values of an enum field', async () => {
+    const cases: [unknown, string][] = [
+      [
+        { execution: { kind: 'command', program: 'x' }, policy: { capability_mode: 'lax' } },
+        'invalid body at policy.capability_mode: expected one of: adaptive, strict',
+      ],
+      [
+        { execution: { kind: 'binary', program: 'x' } },
+        'invalid body at execution.kind: expected one of: command, script',
+      ],
+      [
+        { execution: { kind: 'command', program: 'x' }, sandbox: { profile: 1 } },
+        'invalid body at sandbox.profile: expected one of: process, linux_sandbox',
+      ],
+    ];
+    for (const [request, message] of cases) {
+      const body = await expectError(request, 400, 'invalid_input');
+      assert.equal(body.error.message, message);
+    }
   });
 
   it('tolerates unknown fields and a missing content type', async () => {
