@@ -23,7 +23,9 @@ function readInputFile(file: string): string {
 
 /** Reads a task request from --json or --file (`-` = stdin). */
 export function readTaskInput(options: { json?: string; file?: string }): unknown {
-  if ((options.json === undefined) === (options.file === undefined))
+  if (options.json !== undefined && options.file !== undefined)
+    throw new UsageError('--json and --file are mutually exclusive');
+  if (options.json === undefined && options.file === undefined)
     throw new UsageError('exactly one of --json or --file is required');
   const text = options.json ?? readInputFile(options.file ?? '');
   try {

@@ -137,7 +137,15 @@ describe('CLI against a real serve process', () => {
   it('usage errors exit 2 and say what is wrong', async () => {
     const cases: [string[], RegExp][] = [
       [['submit', '--server', url], /exactly one of --json or --file is required/],
-      [['submit', '--server', url, '--json', '{}', '--file', '-'], /exactly one of/],
+      [
+        ['submit', '--server', url, '--json', '{}', '--file', '-'],
+        /: --json and --file are mutually exclusive\n/,
+      ],
+      [
+        ['run', '--server', url, '--file', '/nonexistent/task.json', '--json', '{}'],
+        /: --json and --file are mutually exclusive\n/,
+      ],
+      [['run', '--server', url], /exactly one of --json or --file is required/],
       [['run', '--server', url, '--json', '{not json'], /task input is not valid JSON/],
       [['submit', '--server', url, '--file', '/nonexistent/task.json'], /cannot read --file/],
       [['status', '--server', url], /missing required argument/],
