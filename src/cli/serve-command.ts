@@ -97,12 +97,21 @@ export function registerServeCommand(program: Command, onStopped: (code: number)
       const stop = (signal: NodeJS.Signals): void => {
         if (isStopping) return;
         isStopping = true;
+        const drainStart = performance.now();
         runtime.logger.info(
           { signal },
           'draining: running tasks keep running under their supervisors',
         );
         runtime.stop().then(
-          () => onStopped(0),
+          () => {
+            // The last line of a clean stop: a log that ends at "draining" means it never got
+            // here (killed, or hung past the service manager's stop timeout).
+            runtime.logger.info(
+              { signal, drain_ms: Math.round(performance.now() - drainStart) },
+              'stopped',
+            );
+            onStopped(0);
+          },
           (error: unknown) => {
             runtime.logger.error({ err: error }, 'shutdown failed');
             onStopped(1);

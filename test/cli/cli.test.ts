@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -247,8 +248,22 @@ describe('serve flags', () => {
       },
     });
     await server.api.waitFor(id, (s) => s.stdout.includes('ready'));
+    // 'close' comes after the server's stdout has ended: every log line has been read.
+    const closed = once(server.child, 'close');
     server.child.kill('SIGTERM');
     assert.deepEqual(await server.exited, { code: 0, signal: null });
+    await closed;
+    // Its log ends with "draining", then "stopped" with how long the drain took.
+    const entries = server.logLines.map(
+      (line) => JSON.parse(line) as { msg: string; signal?: string; drain_ms?: number },
+    );
+    const draining = entries.findIndex((entry) => entry.msg.startsWith('draining'));
+    assert.ok(draining >= 0, server.logLines.join('\n'));
+    const last = entries.at(-1);
+    assert.equal(last?.msg, 'stopped', server.logLines.join('\n'));
+    assert.equal(last.signal, 'SIGTERM');
+    assert.ok(Number.isInteger(last.drain_ms) && (last.drain_ms ?? -1) >= 0, String(last.drain_ms));
+    assert.ok(entries.length - 1 > draining);
     // The task keeps running under its supervisor and finishes on its own.
     const log = path.join(server.dataDir, 'tasks', id, 'stdout.log');
     const deadline = Date.now() + 10_000;
