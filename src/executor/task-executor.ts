@@ -53,6 +53,9 @@ function describeError(error: unknown): RuntimeError {
   });
 }
 
+/** The longest wait between two sweeps' tries to settle a task that failed (storage). */
+const SETTLE_RETRY_MAX_MS = 10_000;
+
 /**
  * Shims the spawner keeps forked ahead of need: one per slot, so that a burst that fills
  * every slot finds them all ready, up to 8 (an idle pooled shim costs ~44 KiB of private
@@ -77,6 +80,8 @@ export class TaskExecutor {
   private readonly exposed: ExposedTasks;
   /** Exit statuses of shims that exited while their task was running, until it is finished. */
   private readonly shimExitCodes = new Map<string, number>();
+  /** Tasks the sweep failed to settle (storage faults), retried with a growing delay. */
+  private readonly settleBackoff = new Map<string, { failures: number; retryAt: number }>();
   /** Shims past their task's deadline: resumed, then killed (overdue-supervisors.ts). */
   private readonly overdue: OverdueSupervisors;
 
@@ -95,6 +100,7 @@ export class TaskExecutor {
     this.identities.release(taskId);
     this.shimExitCodes.delete(taskId);
     this.overdue.forget(taskId);
+    this.settleBackoff.delete(taskId);
     // Its uids stay exposed for a grace period (exposed-tasks.ts); the note gets its end.
     if (this.exposed.end(taskId)) this.noteExposure();
   }
@@ -343,12 +349,24 @@ export class TaskExecutor {
    * whose supervisor died without an outcome.
    */
   sweep(): void {
+    const now = this.deps.clock.now();
     for (const record of this.deps.store.listRunning()) {
+      const backoff = this.settleBackoff.get(record.taskId);
+      if (backoff !== undefined && now < backoff.retryAt) continue;
       try {
         this.settle(record);
+        this.settleBackoff.delete(record.taskId);
       } catch (error) {
-        // One task that cannot be settled now (e.g. disk full) must not block the others.
-        this.deps.logger.error({ err: error, task_id: record.taskId }, 'settling a task failed');
+        // One task that cannot be settled now (e.g. disk full) must not block the others,
+        // nor be retried every sweep: each try of a large result.json on a full disk costs
+        // a write of it (and a log line).
+        const failures = (backoff?.failures ?? 0) + 1;
+        const delayMs = Math.min(SETTLE_RETRY_MAX_MS, 250 * 2 ** Math.min(failures, 10));
+        this.settleBackoff.set(record.taskId, { failures, retryAt: now + delayMs });
+        this.deps.logger.error(
+          { err: error, task_id: record.taskId, retry_in_ms: delayMs },
+          'settling a task failed',
+        );
       }
     }
   }

@@ -11,8 +11,15 @@ export function writeFileAtomic(
   options: { durable: boolean; mode?: number },
 ): void {
   const tmp = `${file}.tmp`;
-  writeAndClose(fs.openSync(tmp, 'w', options.mode ?? 0o644), data, options.durable);
-  fs.renameSync(tmp, file);
+  try {
+    writeAndClose(fs.openSync(tmp, 'w', options.mode ?? 0o644), data, options.durable);
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    // A half-written temp file on a full disk holds the very space a retry needs (robustness
+    // round 10: each retry of a large result.json refilled whatever had been freed).
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
   if (options.durable) syncDirectory(path.dirname(file));
 }
 
@@ -26,7 +33,13 @@ export function writeNewFile(
   data: string | Buffer,
   options: { durable: boolean; mode?: number },
 ): void {
-  writeAndClose(fs.openSync(file, 'wx', options.mode ?? 0o644), data, options.durable);
+  const fd = fs.openSync(file, 'wx', options.mode ?? 0o644);
+  try {
+    writeAndClose(fd, data, options.durable);
+  } catch (error) {
+    fs.rmSync(file, { force: true }); // ours (O_EXCL): a torn file must not stay
+    throw error;
+  }
 }
 
 function writeAndClose(fd: number, data: string | Buffer, durable: boolean): void {

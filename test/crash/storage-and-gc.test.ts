@@ -229,6 +229,40 @@ describe('storage faults', () => {
     await stopServer(server);
   });
 
+  test('a result.json that does not fit leaves no temp file eating the space a retry needs', async (t) => {
+    const mount = mountSmallTmpfsOrSkip(t);
+    if (mount === undefined) return;
+    const dataDir = path.join(mount, 'data');
+    const server = await start(dataDir);
+    // ~5 MB of output: the result's inline stdout (capped at 4 MiB) makes result.json large.
+    const taskId = await server.api.submit(
+      countedTask(
+        'large',
+        MARK,
+        `trap 'exit 7' USR1; yes 0123456789abcdef | head -c 5000000; while :; do sleep 0.02; done`,
+      ),
+    );
+    const running = await server.api.waitFor(taskId, (s) => (s.stdout_bytes ?? 0) >= 5_000_000);
+    const filler = path.join(mount, 'filler');
+    fillUp(filler);
+    // A little room again: enough for small writes, not for the result.
+    fs.rmSync(`${filler}.tail`);
+    fs.truncateSync(filler, fs.statSync(filler).size - 1024 * 1024);
+    process.kill(running.pid ?? 0, 'SIGUSR1');
+    await eventually(
+      () => server.logLines.some((line) => line.includes('settling a task failed')),
+      20_000,
+      'a failed try to finish the task',
+    );
+    const taskDir = path.join(dataDir, 'tasks', taskId);
+    assert.equal(fs.existsSync(path.join(taskDir, 'result.json.tmp')), false, 'no temp file left');
+
+    fs.rmSync(filler);
+    const status = await server.api.waitTerminal(taskId, 30_000);
+    assert.equal(status.exit_code, 7, JSON.stringify(status.error));
+    await stopServer(server);
+  });
+
   test('a queued task dispatched while its task dir has no room never runs its program, and has no pid', async (t) => {
     // tasks/ on a small file system of its own, the database on another with room: the
     // dispatch commits, the supervisor finds no room for its records.
