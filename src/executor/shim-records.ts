@@ -95,6 +95,14 @@ export function parseExitRecord(text: string): ExitRecord | undefined {
   if (stage !== undefined) record.launchErrorStage = stage;
   const message = fields.get('launch_error');
   if (message !== undefined) record.launchError = message;
+  // A program that ran was reaped before its record was written: an end without its code or
+  // signal is a damaged record, not an exit of unknown status (robustness round 10 got "task
+  // exited with code unknown" from an edited record). Only a launch failure and a cancel
+  // before the gate (no pid: the program never ran) have neither.
+  const hasStatus = record.exitCode !== undefined || record.exitSignal !== undefined;
+  const neverRan =
+    reason === 'launch_failed' || (reason === 'cancelled' && record.pid === undefined);
+  if (!hasStatus && !neverRan) return undefined;
   return record;
 }
 

@@ -27,6 +27,23 @@ describe('shim records', () => {
     assert.equal(parseExitRecord('version=1\nreason=exited\n'), undefined);
   });
 
+  it('rejects an exit without its code or signal (a damaged record, not an unknown status)', () => {
+    for (const reason of ['exited', 'timeout', 'cancelled'])
+      assert.equal(
+        parseExitRecord(`version=1\nreason=${reason}\npid=5\nfinished_at_ms=1\nexit_code=4x2\n`),
+        undefined,
+      );
+    // Cancelled at the gate: the program never ran, so there is no status to have.
+    assert.equal(
+      parseExitRecord('version=1\nreason=cancelled\nfinished_at_ms=1\n')?.reason,
+      'cancelled',
+    );
+    assert.equal(
+      parseExitRecord('version=1\nreason=exited\nfinished_at_ms=1\nexit_signal=9\n')?.exitSignal,
+      9,
+    );
+  });
+
   it('parses a launch failure', () => {
     const record = parseExitRecord(
       'version=1\nreason=launch_failed\nfinished_at_ms=3\nlaunch_error_stage=exec\nlaunch_errno=2\nlaunch_error=No such file or directory\n',
