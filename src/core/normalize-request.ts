@@ -172,6 +172,27 @@ function normalizeControlContext(
   return result;
 }
 
+/** In `u` mode a surrogate pair is one code point: only a lone surrogate matches. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * The path of the first string in `value` (keys included) that is not well-formed UTF-16: a
+ * lone surrogate, which JSON's `\ud800` escape can carry. Stored and sent on as UTF-8, it
+ * would become U+FFFD, and an owner that must be carried unchanged would match nothing
+ * (robustness round 10). Undefined when every string is well formed.
+ */
+export function findIllFormedString(value: unknown, at = ''): string | undefined {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? at || '(body)' : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const where = Array.isArray(value) ? `${at}[${key}]` : at === '' ? key : `${at}.${key}`;
+    if (LONE_SURROGATE.test(key)) return where;
+    const found = findIllFormedString(item, where);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /**
  * Applies every cross-field rule and default of the contract. The JSON schema has already
  * checked types; this turns a wire request into the one shape the service accepts.
@@ -180,6 +201,11 @@ export function normalizeSubmitRequest(
   raw: SubmitTaskRequest,
   idempotencyHeader?: string,
 ): TaskSpec {
+  const illFormed = findIllFormedString(raw);
+  if (illFormed !== undefined)
+    throw invalidInput(`${illFormed} is not valid Unicode (a lone surrogate)`, {
+      field: illFormed,
+    });
   const limits = raw.limits ?? {};
   const controlContext = normalizeControlContext(raw.control_context);
   const idempotencyKey = idempotencyHeader ?? raw.idempotency_key;

@@ -164,6 +164,22 @@ describe('submit validation and error envelopes over HTTP', () => {
     );
   });
 
+  it('a lone surrogate anywhere in the request is refused, naming the field; a pair is fine', async () => {
+    // As the wire carries it: a JSON escape for half a surrogate pair.
+    const owner = JSON.stringify({ ...shell('true'), control_context: { owner: 'agent' } });
+    const lone = owner.replace('"agent"', '"agent\\ud800"');
+    const body = await expectError(undefined, 400, 'invalid_input', lone);
+    assert.match(body.error.message, /control_context\.owner is not valid Unicode/);
+    const inLabels = JSON.stringify({ ...shell('true'), labels: { k: 'x' } }).replace(
+      '"x"',
+      '"\\udc00"',
+    );
+    await expectError(undefined, 400, 'invalid_input', inLabels);
+    const pair = owner.replace('"agent"', '"agent\\ud83d\\ude00"');
+    const response = await rt.api.request('POST', '/api/v1/tasks', { rawBody: pair });
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+  });
+
   it('the largest limits the schema allows run', async () => {
     const id = await rt.api.submit({
       ...shell('echo ok'),
