@@ -23,6 +23,7 @@ import { collectExpiredTasks } from './scheduler/garbage-collector.js';
 import { RuntimeService } from './service/runtime-service.js';
 import { TaskOutputService } from './service/task-output-service.js';
 import { TaskService } from './service/task-service.js';
+import { createDataDir } from './store/create-data-dir.js';
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js';
 import { openDatabase } from './store/open-database.js';
 import { probeDataDirWritable } from './capabilities/probe-host.js';
@@ -77,7 +78,7 @@ const DRAIN_DEADLINE_MS = 2_000;
 export function createRuntime(config: RuntimeConfig, options: RuntimeOptions = {}): Runtime {
   // The data dir is this runtime's before anything in it is read or touched (recovery, stale
   // cgroups, orphan directories): a second server on it is refused here.
-  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  createDataDir(config.dataDir);
   const lock = lockDataDir(config.dataDir);
   try {
     return wireRuntime(config, options, lock);

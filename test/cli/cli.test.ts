@@ -238,6 +238,18 @@ describe('serve flags', () => {
       assert.match(result.stderr, message);
     });
 
+  const badDataDirs: [string, RegExp][] = [
+    ['/etc/passwd', /data dir \/etc\/passwd: \/etc\/passwd exists and is not a directory/],
+    // Node's recursive mkdir loops for ever on this one (robustness round 10).
+    ['/proc/1/nope', /data dir \/proc\/1\/nope: .* cannot be created \(ENOENT\)/],
+  ];
+  for (const [dataDir, message] of badDataDirs)
+    it(`a data dir that cannot be one (${dataDir}) fails startup with a clear message (exit 2)`, async () => {
+      const result = await runCli(['serve', '--listen-addr', '127.0.0.1:0', '--data-dir', dataDir]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, message);
+    });
+
   it('SIGTERM drains and exits 0 without killing running tasks', async () => {
     const server = await startServerProcess([]);
     const id = await server.api.submit({
