@@ -249,11 +249,18 @@ describe('storage faults', () => {
     fs.rmSync(`${filler}.tail`);
     fs.truncateSync(filler, fs.statSync(filler).size - 1024 * 1024);
     process.kill(running.pid ?? 0, 'SIGUSR1');
-    await eventually(
-      () => server.logLines.some((line) => line.includes('settling a task failed')),
-      20_000,
-      'a failed try to finish the task',
-    );
+    // The first try is the shim's exit report's, later ones the sweep's.
+    const isFailedTry = (line: string) =>
+      line.includes('settling an exited supervisor failed') ||
+      line.includes('settling a task failed');
+    try {
+      await eventually(() => server.logLines.some(isFailedTry), 20_000, 'a failed try');
+    } catch (error) {
+      const status = await server.api.status(taskId);
+      const { stdout: _out, ...rest } = status;
+      const df = execFileSync('df', ['-k', mount], { encoding: 'utf8' });
+      throw new Error(`${(error as Error).message}: ${JSON.stringify(rest)}\n${df}`);
+    }
     const taskDir = path.join(dataDir, 'tasks', taskId);
     assert.equal(fs.existsSync(path.join(taskDir, 'result.json.tmp')), false, 'no temp file left');
 

@@ -77,6 +77,22 @@ async function waitForChildren(spawner: number, count: number): Promise<number[]
   return children;
 }
 
+/**
+ * Stops the server's spawner and kills its pooled shims, then submits `taskId` (`echo ran`).
+ * Stopped, the spawner can neither fork nor report exits: the pooled shims are zombies the
+ * server will not hand a task to, so the launch waits for a fork. Returns the spawner's pid.
+ */
+async function stallSpawnerWithWaitingLaunch(
+  server: ServerProcess,
+  taskId: string,
+): Promise<number> {
+  const spawner = await warmSpawner(server);
+  process.kill(spawner, 'SIGSTOP');
+  for (const pid of await waitForChildren(spawner, SLOTS)) process.kill(pid, 'SIGKILL');
+  await server.api.submit(countedTask(taskId, MARK, 'echo ran'));
+  return spawner;
+}
+
 describe('spawner shim pool', () => {
   test('a task runs under a shim forked ahead of time; the pool refills', async () => {
     const server = await start();
@@ -124,12 +140,7 @@ describe('spawner shim pool', () => {
 
   test('a spawner killed while a launch waits for its fork: a new spawner, the task queued again and run', async () => {
     const server = await start();
-    const spawner = await warmSpawner(server);
-    // Stopped, the spawner can neither fork nor report exits: the pooled shims, killed now,
-    // are zombies the server will not hand a task to, so the launch waits for a fork.
-    process.kill(spawner, 'SIGSTOP');
-    for (const pid of await waitForChildren(spawner, SLOTS)) process.kill(pid, 'SIGKILL');
-    await server.api.submit(countedTask('waiting', MARK, 'echo ran'));
+    const spawner = await stallSpawnerWithWaitingLaunch(server, 'waiting');
     await server.api.waitFor('waiting', (s) => s.status === 'running');
     process.kill(spawner, 'SIGKILL');
     const status = await server.api.waitTerminal('waiting');
@@ -151,11 +162,8 @@ describe('spawner shim pool', () => {
 
   test('a hung spawner is killed by the watchdog and replaced; the launch waiting for it runs', async () => {
     const server = await start();
-    const spawner = await warmSpawner(server);
     // As above, but nobody kills the stopped spawner: the server's own watchdog must.
-    process.kill(spawner, 'SIGSTOP');
-    for (const pid of await waitForChildren(spawner, SLOTS)) process.kill(pid, 'SIGKILL');
-    await server.api.submit(countedTask('hung', MARK, 'echo ran'));
+    const spawner = await stallSpawnerWithWaitingLaunch(server, 'hung');
     // The watchdog pings after 2 s of quiet and gives up 10 s later (spawner-client.ts).
     const status = await server.api.waitTerminal('hung', 30_000);
     assert.equal(status.status, 'success', JSON.stringify(status));
