@@ -113,32 +113,10 @@ export function parseSocketTable(table: string): SocketTableRow[] {
 }
 
 /**
- * The row of one connection: found by a plain search for its two ends (as the kernel writes
- * them, space-separated after the slot number), and only that line parsed. A task controls how
- * many rows the tables have; parsing all of them on the event loop, for every new connection,
- * let one with ~65,000 connections of its own stall the server for seconds (audit round 8).
+ * The uid of a table row's socket: the one it was created with, which a process cannot
+ * choose. Undefined for no row, and for a socket its process already closed (FIN_WAIT2 and
+ * TIME_WAIT remnants are listed with uid 0 and inode 0: that 0 is no owner).
  */
-function findRow(table: string, row: PeerSocketRow): SocketTableRow | undefined {
-  const at = table.indexOf(` ${row.local} ${row.remote} `);
-  if (at < 0) return undefined;
-  const end = table.indexOf('\n', at);
-  return parseSocketTable(
-    table.slice(table.lastIndexOf('\n', at) + 1, end < 0 ? undefined : end),
-  )[0];
-}
-
-/** The inode column of `row` (the socket's inode, as fstat of its descriptor shows it). */
-export function findSocketInode(table: string, row: PeerSocketRow): number | undefined {
-  return findRow(table, row)?.inode;
-}
-
-/**
- * The uid column of `row` in a /proc/net/tcp{,6} table; undefined when it is not there or has
- * no owner left. The uid is the one the socket was created with, which a process cannot
- * choose. A socket its process already closed (FIN_WAIT2/TIME_WAIT remnants) is listed with
- * uid 0 and inode 0: that 0 is no owner, so such a row counts as unknown.
- */
-export function findSocketUid(table: string, row: PeerSocketRow): number | undefined {
-  const found = findRow(table, row);
-  return found === undefined || found.inode === 0 ? undefined : found.uid;
+export function ownerOf(row: SocketTableRow | undefined): number | undefined {
+  return row === undefined || row.inode === 0 ? undefined : row.uid;
 }

@@ -4,12 +4,8 @@ import type { Server, Socket } from 'node:net';
 import type { onRequestHookHandler } from 'fastify';
 import { isInRange, type UidRange } from '../sandbox/sandbox-exposure.js';
 import { isAddressOfThisHost } from './host-addresses.js';
-import {
-  findSocketInode,
-  findSocketUid,
-  peerSocketRows,
-  serverSocketRow,
-} from './local-peer-owner.js';
+import { ownerOf, peerSocketRows, serverSocketRow } from './local-peer-owner.js';
+import { SharedSocketTables } from './shared-socket-tables.js';
 
 export interface SandboxedPeerGuardOptions {
   /** The sandbox uid ranges of every runtime on this host that has exposed tasks running. */
@@ -48,13 +44,15 @@ export function socketInodeOf(socket: Socket): Promise<number | undefined> {
  */
 export class SandboxedPeerGuard {
   private readonly verdicts = new WeakMap<Socket, Promise<boolean> | false>();
-  private readonly readTable: (file: 'tcp' | 'tcp6') => Promise<string>;
+  private readonly tables: SharedSocketTables;
 
   private readonly isHostAddress: (address: string) => boolean;
   private readonly socketInode: (socket: Socket) => Promise<number | undefined>;
 
   constructor(private readonly options: SandboxedPeerGuardOptions) {
-    this.readTable = options.readTable ?? ((file) => readFile(`/proc/net/${file}`, 'utf8'));
+    this.tables = new SharedSocketTables(
+      options.readTable ?? ((file) => readFile(`/proc/net/${file}`, 'utf8')),
+    );
     this.isHostAddress = options.isHostAddress ?? isAddressOfThisHost;
     this.socketInode = options.socketInode ?? socketInodeOf;
   }
@@ -69,7 +67,9 @@ export class SandboxedPeerGuard {
       this.verdicts.set(socket, false);
       return undefined;
     }
-    const verdict = this.isSandboxedPeer(socket, ranges).then((isRefused) => {
+    // Taken now, as the connection is accepted: the tables it is looked up in are read later.
+    const ticket = this.tables.ticket();
+    const verdict = this.isSandboxedPeer(socket, ranges, ticket).then((isRefused) => {
       if (isRefused) this.options.onRefused?.();
       return isRefused;
     });
@@ -91,7 +91,11 @@ export class SandboxedPeerGuard {
    * (its inode). Once the task's connection is reset, its server socket is gone for good and
    * cannot show up in a later read.
    */
-  private async isSandboxedPeer(socket: Socket, ranges: readonly UidRange[]): Promise<boolean> {
+  private async isSandboxedPeer(
+    socket: Socket,
+    ranges: readonly UidRange[],
+    ticket: number,
+  ): Promise<boolean> {
     const { remoteAddress, remotePort, localAddress, localPort } = socket;
     if (remoteAddress === undefined || remotePort === undefined) return true;
     if (localAddress === undefined || localPort === undefined) return true;
@@ -102,12 +106,12 @@ export class SandboxedPeerGuard {
     // the host's addresses. Each row is in a table of its own (tcp, tcp6).
     for (const row of peerSocketRows(peer, server)) {
       try {
-        const uid = findSocketUid(await this.readTable(row.file), row);
+        const uid = ownerOf(await this.tables.find(row, ticket));
         if (uid === undefined) continue;
         if (ranges.some((range) => isInRange(range, uid))) return true;
-        const own = serverSocketRow(server, peer);
-        const ownInode = findSocketInode(await this.readTable(own.file), own);
-        return ownInode === undefined || ownInode !== (await inode);
+        // In a read that started after the peer's row was read.
+        const own = await this.tables.find(serverSocketRow(server, peer), this.tables.ticket());
+        return own?.inode === undefined || own.inode !== (await inode);
       } catch {
         break;
       }
@@ -156,9 +160,13 @@ const REFUSED_IDLE_MS = 1_000;
  */
 export function closeIdleSandboxedConnections(server: Server, guard: SandboxedPeerGuard): void {
   server.on('connection', (socket: Socket) => {
+    const acceptedAt = Date.now();
     void guard.check(socket)?.then((isRefused) => {
       if (!isRefused || socket.destroyed) return;
-      const timer = setTimeout(() => socket.destroy(), REFUSED_IDLE_MS);
+      // Counted from the accept: a verdict that came late (many lookups at once) must not
+      // keep refused connections, and their descriptors, open for longer.
+      const idleMs = Math.max(0, acceptedAt + REFUSED_IDLE_MS - Date.now());
+      const timer = setTimeout(() => socket.destroy(), idleMs);
       timer.unref();
       socket.once('close', () => clearTimeout(timer));
     });

@@ -2,12 +2,20 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import {
-  findSocketUid,
+  ownerOf,
   peerSocketRows,
   procNetEndpoint,
   serverSocketRow,
+  type PeerSocketRow,
 } from '../../src/api/local-peer-owner.js';
 import { SandboxedPeerGuard } from '../../src/api/sandboxed-peer-guard.js';
+import { SharedSocketTables } from '../../src/api/shared-socket-tables.js';
+
+/** The owner of `row` in `table`, looked up as the guard does (shared, indexed reads). */
+async function uidIn(table: string, row: PeerSocketRow): Promise<number | undefined> {
+  const tables = new SharedSocketTables(() => Promise.resolve(table));
+  return ownerOf(await tables.find(row, tables.ticket()));
+}
 
 await test('procNetEndpoint writes addresses as /proc/net/tcp{,6} does', () => {
   const at = (address: string) => procNetEndpoint({ address, port: 8080 });
@@ -28,13 +36,13 @@ const TABLE = [
 const PEER = { address: '127.0.0.1', port: 0xa000 };
 const SERVER = { address: '127.0.0.1', port: 8080 };
 
-await test('findSocketUid reads the owner of the peer socket, in either table', () => {
+await test('the owner of the peer socket is read from either table', async () => {
   const [row] = peerSocketRows(PEER, SERVER);
   assert.ok(row !== undefined);
-  assert.equal(findSocketUid(TABLE, row), 1879048193);
+  assert.equal(await uidIn(TABLE, row), 1879048193);
   // The same ends the other way round (the server's own row) are not the peer's.
   const reversed = serverSocketRow(SERVER, PEER);
-  assert.equal(findSocketUid(TABLE, { ...reversed, file: 'tcp' }), undefined);
+  assert.equal(await uidIn(TABLE, { ...reversed, file: 'tcp' }), undefined);
   // Found among many rows (a task can fill the tables), the last one included.
   const many = [
     TABLE,
@@ -46,14 +54,14 @@ await test('findSocketUid reads the owner of the peer socket, in either table', 
   ].join('\n');
   const [last] = peerSocketRows({ ...PEER, port: 0xb000 + 4999 }, SERVER);
   assert.ok(last !== undefined);
-  assert.equal(findSocketUid(many, last), 1000 + 4999);
+  assert.equal(await uidIn(many, last), 1000 + 4999);
   const [other] = peerSocketRows({ ...PEER, port: 1 }, SERVER);
   assert.ok(other !== undefined);
-  assert.equal(findSocketUid(TABLE, other), undefined);
+  assert.equal(await uidIn(TABLE, other), undefined);
   // A socket its process closed (FIN_WAIT2 remnant): uid 0, inode 0 — no owner, unknown.
   const closed =
     '   2: 0100007F:A000 0100007F:1F90 05 00000000:00000000 03:00000ABC 00000000     0        0 0 3 0';
-  assert.equal(findSocketUid(closed, row), undefined);
+  assert.equal(await uidIn(closed, row), undefined);
   // An IPv4 connection is in tcp (IPv4 client socket) or tcp6 with mapped addresses (IPv6
   // client socket to ::ffff:127.0.0.1); a dual-stack server sees ::ffff: either way.
   const mapped = (e: { address: string; port: number }) => ({
