@@ -4,7 +4,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { DEFAULT_EXPOSURE_DIR, parseExposureNote } from '../../src/sandbox/sandbox-exposure.js';
+import {
+  DEFAULT_EXPOSURE_DIR,
+  parseExposureNote,
+  readExposedRanges,
+} from '../../src/sandbox/sandbox-exposure.js';
 import { nameRuntimeCgroup } from '../../src/capabilities/probe-capabilities.js';
 import { eventually, stopServerProcesses, type ServerProcess } from '../support/runtime-harness.js';
 import { describeStatus, sandboxed, startSandboxingServer } from './sandbox-test-support.js';
@@ -55,6 +59,13 @@ describe('the API guard after a sandboxed task ended', () => {
     const server = await startSandboxingServer(t, [], servers);
     if (server === undefined) return;
     // Nothing exposed anywhere: not looked up, served (a client may close after sending).
+    // Another runtime's note (a server stopped less than a minute ago) expires by itself.
+    try {
+      await eventually(() => readExposedRanges(DEFAULT_EXPOSURE_DIR).length === 0, 75_000);
+    } catch {
+      t.skip('another runtime on this host keeps running sandboxed tasks (its note stays)');
+      return;
+    }
     await submitFromGonePeer(server, 'before-any');
     await eventually(
       async () => (await server.api.request('GET', '/api/v1/tasks/before-any')).status === 200,
