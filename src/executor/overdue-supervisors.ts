@@ -11,12 +11,15 @@ export type OverdueAction = 'none' | 'resume' | 'kill';
  * carries out kills, but a stopped shim (SIGSTOP: from anyone with the right, a
  * `process`-profile task included, whose program is the shim's child) does neither, and
  * nothing else would (robustness round 10: a task that stopped its shim ran past its wall
- * time and survived a kill, holding its slot). Past the deadline — the wall time or the kill
- * request, plus the grace period, plus OVERDUE_SLACK_MS — the shim is first resumed
- * (SIGCONT): it then acts on its expired timer or pending SIGTERM and reports as usual. One
- * still running a grace period (plus slack) later is killed with its task, which then ends
- * without an exit record: `timeout` for the wall time, `cancelled` for a kill. Pure
- * bookkeeping; the executor sends the signals.
+ * time and survived a kill, holding its slot). The backstop touches only a shim that is
+ * stopped: a running one keeps its own clock (monotonic, while the deadline here is on the
+ * wall clock, which can step: round 11 had healthy tasks killed by a clock step) and its own
+ * grace (from its launch, which a restart may have changed). Past the deadline — the wall
+ * time or the kill request, plus the grace period, plus OVERDUE_SLACK_MS — a stopped shim is
+ * resumed (SIGCONT): it then acts on its expired timer or pending SIGTERM and reports as
+ * usual. One found stopped again a grace period (plus slack) later is killed with its task,
+ * which then ends without an exit record: `timeout` for the wall time, `cancelled` for a
+ * kill. Pure bookkeeping; the executor reads the state and sends the signals.
  */
 export class OverdueSupervisors {
   /** When each overdue task's shim was resumed. */
@@ -35,8 +38,9 @@ export class OverdueSupervisors {
     return deadlines.length === 0 ? undefined : Math.min(...deadlines) + this.graceMs;
   }
 
-  /** What to do now about a running task whose shim is alive. */
-  check(record: TaskRecord, now: number): OverdueAction {
+  /** What to do now about a running task whose shim is alive (`isStopped`: state T or t). */
+  check(record: TaskRecord, now: number, isStopped: boolean): OverdueAction {
+    if (!isStopped) return 'none';
     const deadline = this.deadlineOf(record);
     if (deadline === undefined || now < deadline + OVERDUE_SLACK_MS) return 'none';
     if (this.killed.has(record.taskId)) return 'none';

@@ -50,19 +50,35 @@ export function captureIdentity(pid: number): ProcessIdentity | undefined {
   return startTicks === undefined ? undefined : { pid, startTicks, bootId: readBootId() };
 }
 
-/** True only if the very process identified is still alive (not a reused pid, not a zombie). */
-export function isSameProcessAlive(identity: ProcessIdentity): boolean {
-  if (identity.bootId !== readBootId()) return false;
+/**
+ * The state letter of the very process identified (`/proc/<pid>/stat`: R, S, D, T, t, Z…);
+ * undefined when it is gone or its pid now names another process.
+ */
+export function readProcessState(identity: ProcessIdentity): string | undefined {
+  if (identity.bootId !== readBootId()) return undefined;
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${identity.pid}/stat`, 'utf8');
   } catch {
-    return false;
+    return undefined;
   }
-  if (parseStartTicks(stat) !== identity.startTicks) return false;
-  // A zombie keeps its stat entry; it is not a live supervisor.
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== 'Z' && state !== 'X';
+  if (parseStartTicks(stat) !== identity.startTicks) return undefined;
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
+/** True only if the very process identified is still alive (not a reused pid, not a zombie). */
+export function isSameProcessAlive(identity: ProcessIdentity): boolean {
+  return isAliveState(readProcessState(identity));
+}
+
+/** A state of a live process: a zombie keeps its stat entry, it is not a live supervisor. */
+export function isAliveState(state: string | undefined): state is string {
+  return state !== undefined && state !== 'Z' && state !== 'X';
+}
+
+/** Stopped (SIGSTOP, job control) or stopped by a tracer: it runs no code until resumed. */
+export function isStoppedState(state: string | undefined): boolean {
+  return state === 'T' || state === 't';
 }
 
 /**

@@ -71,8 +71,12 @@ export class SpawnerClient {
   private buffered = '';
   private isAlive = true;
   private topUpQueued = false;
-  /** When the spawner last wrote anything, and when the unanswered ping went out. */
-  private lastHeardAt = Date.now();
+  /**
+   * When the spawner last wrote anything, and when the unanswered ping went out: monotonic
+   * (performance.now), so that a step of the wall clock neither kills a healthy spawner nor
+   * turns the watchdog off.
+   */
+  private lastHeardAt = performance.now();
   private pingSentAt: number | undefined;
   private readonly watchdog: NodeJS.Timeout;
 
@@ -180,7 +184,7 @@ export class SpawnerClient {
   /** One watchdog tick: pings a quiet spawner that owes replies; true once it is overdue. */
   private isHung(): boolean {
     const owesReplies = this.forking > 0 || this.exitListeners.size > 0;
-    const now = Date.now();
+    const now = performance.now();
     if (!owesReplies || !this.isAlive) {
       this.pingSentAt = undefined;
       return false;
@@ -208,7 +212,7 @@ export class SpawnerClient {
 
   private onData(chunk: string): void {
     // Any reply shows it is not hung; `Q` needs no handling of its own.
-    this.lastHeardAt = Date.now();
+    this.lastHeardAt = performance.now();
     this.pingSentAt = undefined;
     this.buffered += chunk;
     let newline = this.buffered.indexOf('\n');

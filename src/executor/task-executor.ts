@@ -23,7 +23,12 @@ import type { TaskStore } from '../store/task-store.js';
 import { encodeLaunchSpec, type LaunchSpec } from './launch-spec.js';
 import type { NotifyKind } from './notify-watcher.js';
 import { OverdueSupervisors } from './overdue-supervisors.js';
-import { isSameProcessAlive, signalIfSame } from './process-identity.js';
+import {
+  isAliveState,
+  isStoppedState,
+  readProcessState,
+  signalIfSame,
+} from './process-identity.js';
 import { createShimLauncher, type ShimLauncher } from './shim-launcher.js';
 import { SHIM_EXIT_NO_ROOM } from './shim-records.js';
 import { SpawnerGoneError } from './spawner-client.js';
@@ -383,8 +388,9 @@ export class TaskExecutor {
     if (finisher.finishFromExitRecord(record)) return;
     if (record.pid === undefined) finisher.recordStartFromShim(record);
     if (record.shim === undefined) return;
-    if (isSameProcessAlive(record.shim)) {
-      this.enforceDeadline(record, record.shim);
+    const state = readProcessState(record.shim);
+    if (isAliveState(state)) {
+      this.enforceDeadline(record, record.shim, isStoppedState(state));
       return;
     }
     // The shim may have written its record between our two reads.
@@ -392,7 +398,7 @@ export class TaskExecutor {
     if (this.overdue.wasKilled(record.taskId))
       finisher.finishLost(
         record,
-        'the supervisor did not end the task by its deadline, even resumed (was it stopped?); the runtime killed both',
+        "the supervisor was stopped past the task's deadline, and again after being resumed; the runtime killed it and the task",
         [],
         'timeout',
       );
@@ -407,14 +413,14 @@ export class TaskExecutor {
   }
 
   /** The backstop behind the shim's own timers: a stopped shim is resumed, then killed. */
-  private enforceDeadline(record: TaskRecord, shim: ProcessIdentity): void {
-    const action = this.overdue.check(record, this.deps.clock.now());
+  private enforceDeadline(record: TaskRecord, shim: ProcessIdentity, isStopped: boolean): void {
+    const action = this.overdue.check(record, this.deps.clock.now(), isStopped);
     if (action === 'none') return;
     this.deps.logger.warn(
       { task_id: record.taskId, shim_pid: shim.pid, deadline: this.overdue.deadlineOf(record) },
       action === 'resume'
-        ? 'supervisor past its deadline (stopped?); resuming it'
-        : 'supervisor still past its deadline after resuming; killing it and its task',
+        ? 'supervisor stopped past its deadline; resuming it'
+        : 'supervisor stopped again past its deadline; killing it and its task',
     );
     if (action === 'resume') {
       signalIfSame(shim, 'SIGCONT');

@@ -40,15 +40,23 @@ describe('the deadline backstop (pure)', () => {
     const record = running({ startedAt: 10_000 });
     const deadline = 10_000 + 1_000 + GRACE_MS;
     assert.equal(overdue.deadlineOf(record), deadline);
-    assert.equal(overdue.check(record, deadline + OVERDUE_SLACK_MS - 1), 'none');
-    assert.equal(overdue.check(record, deadline + OVERDUE_SLACK_MS), 'resume');
+    assert.equal(overdue.check(record, deadline + OVERDUE_SLACK_MS - 1, true), 'none');
+    assert.equal(overdue.check(record, deadline + OVERDUE_SLACK_MS, true), 'resume');
     const resumed = deadline + OVERDUE_SLACK_MS;
-    assert.equal(overdue.check(record, resumed + GRACE_MS + OVERDUE_SLACK_MS - 1), 'none');
-    assert.equal(overdue.check(record, resumed + GRACE_MS + OVERDUE_SLACK_MS), 'kill');
+    assert.equal(overdue.check(record, resumed + GRACE_MS + OVERDUE_SLACK_MS - 1, true), 'none');
+    assert.equal(overdue.check(record, resumed + GRACE_MS + OVERDUE_SLACK_MS, true), 'kill');
     assert.equal(overdue.wasKilled('t'), true);
-    assert.equal(overdue.check(record, resumed + 60_000), 'none', 'killed once');
+    assert.equal(overdue.check(record, resumed + 60_000, true), 'none', 'killed once');
     overdue.forget('t');
     assert.equal(overdue.wasKilled('t'), false);
+  });
+
+  test('a shim that is not stopped is never touched, whatever the wall clock says', () => {
+    // Its own timers run on the monotonic clock; a step of the wall clock moves only ours.
+    const overdue = new OverdueSupervisors(GRACE_MS);
+    const record = running({ startedAt: 10_000 });
+    assert.equal(overdue.check(record, 10_000 + 3_600_000, false), 'none');
+    assert.equal(overdue.check(record, 10_000 + 3_600_000, true), 'resume');
   });
 
   test('a kill request before the wall time sets the deadline; an unstarted task has none', () => {
@@ -123,7 +131,7 @@ describe('a stopped supervisor (robustness round 10)', () => {
       // a timeout, with nothing left running.
       assert.match(
         status.error?.message ?? '',
-        /did not end the task by its deadline|exceeded wall_time_ms/,
+        /stopped past the task's deadline|exceeded wall_time_ms/,
       );
     } finally {
       stopper.kill('SIGKILL');
