@@ -22,6 +22,8 @@ export interface RecoverySummary {
   lost: number;
   requeued: number;
   strayReservationsReleased: number;
+  /** Tasks whose recovery failed (storage): left running for the sweep to settle. */
+  deferred: number;
 }
 
 /**
@@ -38,8 +40,19 @@ export function recoverTasks(deps: RecoveryDeps): RecoverySummary {
     lost: 0,
     requeued: 0,
     strayReservationsReleased: 0,
+    deferred: 0,
   };
-  for (const record of deps.store.listRunning()) recoverRunning(deps, record, summary);
+  for (const record of deps.store.listRunning()) {
+    try {
+      recoverRunning(deps, record, summary);
+    } catch (error) {
+      // One task whose result cannot be written now (a full disk: its result.json holds
+      // its inline output) must not keep the server, and every other task, down: it stays
+      // running and the sweep settles it once there is room (robustness round 11).
+      deps.logger.error({ err: error, task_id: record.taskId }, 'recovering a task failed');
+      summary.deferred++;
+    }
+  }
   for (const record of deps.store.listAccepted()) {
     if (record.reservedAt === undefined || record.releasedAt !== undefined) continue;
     deps.store.releaseStrayReservation(record.taskId, deps.clock.now(), {

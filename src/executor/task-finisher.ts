@@ -221,6 +221,9 @@ export class TaskFinisher {
   ): boolean {
     const paths = this.deps.pathsOf(record.taskId);
     const snapshot = buildTerminalSnapshot(record, paths, facts);
+    // A result.json of a task that is not terminal yet is a try whose commit failed (disk
+    // full): removed first, so that the rewrite needs room for one copy, not two.
+    fs.rmSync(paths.resultPath, { force: true });
     writeResultFile(paths, snapshot, this.deps.durable);
     this.deps.failpoints.hit('after-result-written');
     const events: NewEvent[] = [
