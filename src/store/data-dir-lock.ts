@@ -9,16 +9,30 @@ export interface DataDirLock {
 }
 
 /**
+ * A file as /proc/locks names it: `major:minor:inode`, the device numbers in two-digit hex.
+ * The device matters: inode numbers repeat across file systems (a tmpfs's are small), and a
+ * lock on another device's file with the same inode once made a restart refuse its own data
+ * dir.
+ */
+function lockFileId(stats: fs.Stats): string {
+  const dev = BigInt(stats.dev);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const hex = (value: bigint) => value.toString(16).padStart(2, '0');
+  return `${hex(major)}:${hex(minor)}:${stats.ino}`;
+}
+
+/**
  * A pid other than this process's holding a POSIX lock on `file`, from /proc/locks (`N: POSIX
  * ADVISORY WRITE pid maj:min:inode start end`); undefined when none is listed, the file does
  * not exist, or /proc is not there.
  */
 function findOtherLockHolder(file: string): number | undefined {
   try {
-    const inode = fs.statSync(file).ino;
+    const id = lockFileId(fs.statSync(file));
     for (const line of fs.readFileSync('/proc/locks', 'utf8').split('\n')) {
       const fields = line.trim().split(/\s+/);
-      if (fields[1] !== 'POSIX' || !fields[5]?.endsWith(`:${inode}`)) continue;
+      if (fields[1] !== 'POSIX' || fields[5] !== id) continue;
       const pid = Number(fields[4]);
       if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid) return pid;
     }

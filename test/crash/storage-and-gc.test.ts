@@ -6,6 +6,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import {
   countedTask,
+  crashServer,
   endCrashServers,
   startCrashServer,
   stopServer,
@@ -242,13 +243,17 @@ describe('storage faults', () => {
         `trap 'exit 7' USR1; yes 0123456789abcdef | head -c 5000000; while :; do sleep 0.02; done`,
       ),
     );
-    const running = await server.api.waitFor(taskId, (s) => (s.stdout_bytes ?? 0) >= 5_000_000);
+    const running = await server.api.waitFor(
+      taskId,
+      (s) => (s.stdout_bytes ?? 0) >= 5_000_000 && s.pid !== undefined,
+    );
     const filler = path.join(mount, 'filler');
     fillUp(filler);
     // A little room again: enough for small writes, not for the result.
     fs.rmSync(`${filler}.tail`);
     fs.truncateSync(filler, fs.statSync(filler).size - 1024 * 1024);
-    process.kill(running.pid ?? 0, 'SIGUSR1');
+    // The program's own pid: never 0, which would signal this test's whole process group.
+    process.kill(running.pid ?? -1, 'SIGUSR1');
     // The first try is the shim's exit report's, later ones the sweep's.
     const isFailedTry = (line: string) =>
       line.includes('settling an exited supervisor failed') ||
@@ -261,13 +266,58 @@ describe('storage faults', () => {
       const df = execFileSync('df', ['-k', mount], { encoding: 'utf8' });
       throw new Error(`${(error as Error).message}: ${JSON.stringify(rest)}\n${df}`);
     }
-    const taskDir = path.join(dataDir, 'tasks', taskId);
-    assert.equal(fs.existsSync(path.join(taskDir, 'result.json.tmp')), false, 'no temp file left');
+    // Between tries (a retry may be writing it right now) there is no temp file, and the
+    // freed MiB is free again: before, each try left its partial temp file, eating it.
+    const tmp = path.join(dataDir, 'tasks', taskId, 'result.json.tmp');
+    const freeBytes = () => {
+      const stats = fs.statfsSync(mount);
+      return stats.bavail * stats.bsize;
+    };
+    await eventually(
+      () => !fs.existsSync(tmp) && freeBytes() >= 512 * 1024,
+      10_000,
+      'no temp file left, the freed space free',
+    );
 
     fs.rmSync(filler);
     const status = await server.api.waitTerminal(taskId, 30_000);
     assert.equal(status.exit_code, 7, JSON.stringify(status.error));
     await stopServer(server);
+  });
+
+  test('a restart on a full disk serves at once; the task whose result does not fit ends once there is room', async (t) => {
+    const mount = mountSmallTmpfsOrSkip(t);
+    if (mount === undefined) return;
+    const dataDir = path.join(mount, 'data');
+    const first = await start(dataDir);
+    const taskId = await first.api.submit(
+      countedTask(
+        'large-restart',
+        MARK,
+        `trap 'exit 7' USR1; yes 0123456789abcdef | head -c 3000000; while :; do sleep 0.02; done`,
+      ),
+    );
+    const running = await first.api.waitFor(
+      taskId,
+      (s) => (s.stdout_bytes ?? 0) >= 3_000_000 && s.pid !== undefined,
+    );
+    const filler = path.join(mount, 'filler');
+    fillUp(filler);
+    // The program's own pid: never 0, which would signal this test's whole process group.
+    process.kill(running.pid ?? -1, 'SIGUSR1');
+    const exitRecord = path.join(dataDir, 'tasks', taskId, 'exit.record');
+    await eventually(() => fs.existsSync(exitRecord), 20_000, 'the exit record');
+    await crashServer(first);
+
+    // Recovery cannot commit this task's result: before, the server did not start at all.
+    const second = await start(dataDir);
+    assert.ok(second.logLines.some((line) => line.includes('recovering a task failed')));
+    assert.equal((await second.api.status(taskId)).status, 'running');
+    fs.rmSync(filler);
+    fs.rmSync(`${filler}.tail`, { force: true });
+    const status = await second.api.waitTerminal(taskId, 30_000);
+    assert.equal(status.exit_code, 7, JSON.stringify(status.error));
+    await stopServer(second);
   });
 
   test('a queued task dispatched while its task dir has no room never runs its program, and has no pid', async (t) => {
