@@ -85,6 +85,33 @@ function fillUp(file: string): void {
   }
 }
 
+/**
+ * A server on a small tmpfs running a task that has written `bytes` of output and waits;
+ * `SIGUSR1` to `running.pid` makes it exit 7. The disk is full when this returns. Undefined
+ * (the test skipped, saying why) without tmpfs mounts.
+ */
+async function startLargeTaskOnFullDisk(t: TestContext, taskId: string, bytes: number) {
+  const mount = mountSmallTmpfsOrSkip(t);
+  if (mount === undefined) return undefined;
+  const dataDir = path.join(mount, 'data');
+  const server = await start(dataDir);
+  await server.api.submit(
+    countedTask(
+      taskId,
+      MARK,
+      `trap 'exit 7' USR1; yes 0123456789abcdef | head -c ${bytes}; while :; do sleep 0.02; done`,
+    ),
+  );
+  // Its pid too: process.kill(0) would signal this test's whole process group.
+  const running = await server.api.waitFor(
+    taskId,
+    (s) => (s.stdout_bytes ?? 0) >= bytes && s.pid !== undefined,
+  );
+  const filler = path.join(mount, 'filler');
+  fillUp(filler);
+  return { mount, dataDir, server, taskId, running, filler };
+}
+
 describe('garbage collection', () => {
   test('removes expired terminal tasks (row, events, dir), never a running one', async () => {
     const dataDir = makeDataDir();
@@ -231,28 +258,13 @@ describe('storage faults', () => {
   });
 
   test('a result.json that does not fit leaves no temp file eating the space a retry needs', async (t) => {
-    const mount = mountSmallTmpfsOrSkip(t);
-    if (mount === undefined) return;
-    const dataDir = path.join(mount, 'data');
-    const server = await start(dataDir);
     // ~5 MB of output: the result's inline stdout (capped at 4 MiB) makes result.json large.
-    const taskId = await server.api.submit(
-      countedTask(
-        'large',
-        MARK,
-        `trap 'exit 7' USR1; yes 0123456789abcdef | head -c 5000000; while :; do sleep 0.02; done`,
-      ),
-    );
-    const running = await server.api.waitFor(
-      taskId,
-      (s) => (s.stdout_bytes ?? 0) >= 5_000_000 && s.pid !== undefined,
-    );
-    const filler = path.join(mount, 'filler');
-    fillUp(filler);
+    const large = await startLargeTaskOnFullDisk(t, 'large', 5_000_000);
+    if (large === undefined) return;
+    const { mount, dataDir, server, taskId, running, filler } = large;
     // A little room again: enough for small writes, not for the result.
     fs.rmSync(`${filler}.tail`);
     fs.truncateSync(filler, fs.statSync(filler).size - 1024 * 1024);
-    // The program's own pid: never 0, which would signal this test's whole process group.
     process.kill(running.pid ?? -1, 'SIGUSR1');
     // The first try is the shim's exit report's, later ones the sweep's.
     const isFailedTry = (line: string) =>
@@ -286,24 +298,9 @@ describe('storage faults', () => {
   });
 
   test('a restart on a full disk serves at once; the task whose result does not fit ends once there is room', async (t) => {
-    const mount = mountSmallTmpfsOrSkip(t);
-    if (mount === undefined) return;
-    const dataDir = path.join(mount, 'data');
-    const first = await start(dataDir);
-    const taskId = await first.api.submit(
-      countedTask(
-        'large-restart',
-        MARK,
-        `trap 'exit 7' USR1; yes 0123456789abcdef | head -c 3000000; while :; do sleep 0.02; done`,
-      ),
-    );
-    const running = await first.api.waitFor(
-      taskId,
-      (s) => (s.stdout_bytes ?? 0) >= 3_000_000 && s.pid !== undefined,
-    );
-    const filler = path.join(mount, 'filler');
-    fillUp(filler);
-    // The program's own pid: never 0, which would signal this test's whole process group.
+    const large = await startLargeTaskOnFullDisk(t, 'large-restart', 3_000_000);
+    if (large === undefined) return;
+    const { dataDir, server: first, taskId, running, filler } = large;
     process.kill(running.pid ?? -1, 'SIGUSR1');
     const exitRecord = path.join(dataDir, 'tasks', taskId, 'exit.record');
     await eventually(() => fs.existsSync(exitRecord), 20_000, 'the exit record');
