@@ -50,15 +50,16 @@ describe('exposed sandboxed tasks', () => {
     const { exposed, retired } = makeExposed();
     exposed.add('a', undefined);
     exposed.end('a');
-    // Stall the event loop past the grace: the timer is then due, but the retirement waits
-    // for the check phase, after the poll phase of that loop turn.
-    const until = Date.now() + GRACE_MS * 3;
-    while (Date.now() < until);
+    // A timer due after the retirement's, then a stall of the event loop past both: when the
+    // loop turns again, both run in the same timers phase, the retirement's first. The
+    // retirement itself waits for the check phase, after that turn's poll phase, so this
+    // one still sees the task exposed.
     let seenInPoll: number | undefined;
     setTimeout(() => {
-      // Timers phase, same turn as the retirement's timer: still exposed.
       seenInPoll = exposed.ranges().length;
-    }, 0);
+    }, GRACE_MS * 2);
+    const until = Date.now() + GRACE_MS * 3;
+    while (Date.now() < until);
     await nextRetirement(retired);
     assert.equal(seenInPoll, 1);
   });
