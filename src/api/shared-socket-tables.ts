@@ -25,7 +25,8 @@ interface Read {
 export class SharedSocketTables {
   private tickets = 0;
   private readonly running = new Map<TableFile, Read>();
-  private readonly next = new Map<TableFile, Read>();
+  /** The read queued behind the running one: it starts when that one ends. */
+  private readonly next = new Map<TableFile, Promise<TableIndex>>();
 
   constructor(private readonly readTable: (file: TableFile) => Promise<string>) {}
 
@@ -43,19 +44,18 @@ export class SharedSocketTables {
   private readAfter(file: TableFile, ticket: number): Promise<TableIndex> {
     const running = this.running.get(file);
     // None running, but one queued to start in a moment (after this ticket): join it.
-    if (running === undefined) return this.next.get(file)?.index ?? this.start(file).index;
+    if (running === undefined) return this.next.get(file) ?? this.start(file).index;
     if (running.startedAfter >= ticket) return running.index;
     let next = this.next.get(file);
     if (next === undefined) {
       // Starts when the running read ends (either way), for everyone waiting by then.
-      const index = running.index.then(
+      next = running.index.then(
         () => this.startQueued(file),
         () => this.startQueued(file),
       );
-      next = { startedAfter: Infinity, index };
       this.next.set(file, next);
     }
-    return next.index;
+    return next;
   }
 
   private startQueued(file: TableFile): Promise<TableIndex> {
