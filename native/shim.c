@@ -220,20 +220,92 @@ static void kill_group(int sig)
         msg("kill -%d: %s", (int)pgid, strerror(errno));
 }
 
-/* Sends sig to every pid listed in a file (cgroup.procs, /proc/.../children), except skip.
+/* Sends sig to every pid listed in a file (cgroup.procs, /proc/.../children).
  * Returns how many pids were listed, or -1 if the file cannot be read. */
-static int signal_listed(const char *path, int sig, pid_t skip)
+static int signal_listed(const char *path, int sig)
 {
     FILE *f = fopen(path, "re"); /* stdio is fine for reading; records never use it */
     if (f == NULL)
         return -1;
     int count = 0, pid;
     for (; fscanf(f, "%d", &pid) == 1; count++)
-        if (pid != skip)
-            kill_pid(pid, sig);
+        kill_pid(pid, sig);
     bool failed = ferror(f);
     fclose(f);
     return failed ? -1 : count;
+}
+
+/* Pids already sent the graceful stop, sorted (see term_cgroups). */
+static struct {
+    pid_t *pids;
+    size_t len, cap;
+} termed;
+
+/* Adds pid to termed; false if it was there already (or there is no memory for it). */
+static bool add_termed(pid_t pid)
+{
+    size_t lo = 0, hi = termed.len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (termed.pids[mid] == pid)
+            return false;
+        if (termed.pids[mid] < pid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (termed.len == termed.cap) {
+        size_t cap = termed.cap == 0 ? 64 : termed.cap * 2;
+        pid_t *grown = realloc(termed.pids, cap * sizeof *grown);
+        if (grown == NULL)
+            return false; /* it still gets SIGKILL when the grace runs out */
+        termed.pids = grown;
+        termed.cap = cap;
+    }
+    memmove(termed.pids + lo + 1, termed.pids + lo, (termed.len - lo) * sizeof(pid_t));
+    termed.pids[lo] = pid;
+    termed.len++;
+    return true;
+}
+
+/* SIGTERM, then SIGCONT so that a stopped process can act on it, to each pid listed in a
+ * cgroup.procs but skip that has not had them yet. Returns how many were new. */
+static size_t term_new_listed(const char *path, pid_t skip)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    size_t added = 0;
+    int pid;
+    while (fscanf(f, "%d", &pid) == 1)
+        if (pid != skip && add_termed(pid)) {
+            kill_pid(pid, SIGTERM);
+            kill_pid(pid, SIGCONT);
+            added++;
+        }
+    fclose(f);
+    return added;
+}
+
+/* Bounds the passes below when the tree keeps forking; the grace's SIGKILL ends it anyway. */
+#define TERM_PASSES 8
+
+/*
+ * The graceful stop of a sandboxed task: every process of its cgroups but the sandbox wrapper
+ * (which would not forward it). Unlike kill(-pgid), a listing is not atomic against fork: a
+ * child forked after the read, or forked by a shell whose fork restarted for the signal, would
+ * never see it, and a shell waiting for that child runs its trap only when the child ends,
+ * past the grace. So, like systemd's cg_kill, read again until a pass finds no one new.
+ */
+static void term_cgroups(void)
+{
+    for (int pass = 0; pass < TERM_PASSES; pass++) {
+        size_t added = 0;
+        for (size_t i = 0; i < spec.ncgroups; i++) /* a pid is in every hierarchy: once */
+            added += term_new_listed(spec.cg_procs[i], t.pid);
+        if (added == 0)
+            break;
+    }
 }
 
 /* Writes a short value to a control file; -1 with errno on failure. */
@@ -255,7 +327,7 @@ static int write_file(const char *path, const char *value)
 static void kill_cgroup(size_t i)
 {
     if (write_file(spec.cg_kill[i], "1") != 0)
-        (void)signal_listed(spec.cg_procs[i], SIGKILL, 0);
+        (void)signal_listed(spec.cg_procs[i], SIGKILL);
 }
 
 /* SIGKILL to everything the task consists of. */
@@ -273,16 +345,11 @@ static void terminate(enum reason why)
     t.term_sent = true;
     t.term_sent_ms = now_ms(CLOCK_REALTIME);
     t.kill_at_mono = now_ms(CLOCK_MONOTONIC) + (int64_t)spec.grace_ms;
-    /* SIGCONT so that stopped processes can act on the SIGTERM. */
     if (spec.signal_cgroup) {
-        /* The direct child is a sandbox wrapper that would not forward SIGTERM. */
-        for (size_t i = 0; i < spec.ncgroups; i++)
-            (void)signal_listed(spec.cg_procs[i], SIGTERM, t.pid);
-        for (size_t i = 0; i < spec.ncgroups; i++)
-            (void)signal_listed(spec.cg_procs[i], SIGCONT, t.pid);
+        term_cgroups();
     } else {
         kill_group(SIGTERM);
-        kill_group(SIGCONT);
+        kill_group(SIGCONT); /* so that stopped processes can act on the SIGTERM */
     }
 }
 
@@ -294,12 +361,12 @@ static void clean_up(void)
         /* Usually the main child was all there was: an empty cgroup needs no cgroup.kill (a
          * write that takes the kernel's global cgroup mutex). Nothing can enter an empty
          * cgroup except by a fork of a member, so empty now means empty for good. */
-        if (signal_listed(spec.cg_procs[i], SIGKILL, 0) == 0)
+        if (signal_listed(spec.cg_procs[i], SIGKILL) == 0)
             continue;
         int64_t end = now_ms(CLOCK_MONOTONIC) + CLEANUP_MS;
         kill_cgroup(i);
         /* Listed until reaped: loop until the cgroup is empty, reaping our own share. */
-        while (signal_listed(spec.cg_procs[i], SIGKILL, 0) > 0) {
+        while (signal_listed(spec.cg_procs[i], SIGKILL) > 0) {
             (void)reap();
             if (now_ms(CLOCK_MONOTONIC) >= end) {
                 msg("%s: processes remain after %d ms", spec.cgroups[i], CLEANUP_MS);
@@ -319,7 +386,7 @@ static void clean_up(void)
             msg("descendants remain after %d ms", CLEANUP_MS);
             return;
         }
-        if (signal_listed(children, SIGKILL, 0) < 0) {
+        if (signal_listed(children, SIGKILL) < 0) {
             msg("%s: %s (needs CONFIG_PROC_CHILDREN)", children, strerror(errno));
             return;
         }

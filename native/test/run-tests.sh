@@ -555,6 +555,40 @@ cgroup_signal_mode_scenario() {
 
 strace_works() { command -v strace >/dev/null && strace -f -qq -o /dev/null /bin/true 2>/dev/null; }
 
+# signal_mode=cgroup with the task in two hierarchies (v2 and v1 pids), where each process is
+# listed twice: each still gets exactly one SIGTERM (a program may count them: a second one
+# often means "stop now"). Then the grace runs out and SIGKILL ends it.
+cgroup_signal_once_scenario() {
+    local v1 cg2 cg1 sleeper terms
+    if ! v1=$(cgroup_root v1); then
+        echo "# skipped: no writable v1 pids hierarchy next to the v2 one"
+        return 0
+    fi
+    if ! strace_works; then
+        echo "# skipped: strace is not usable here, and only a trace counts the signals sent"
+        return 0
+    fi
+    cg2=$(make_cgroup "$1")
+    cg1=$(make_cgroup "$v1")
+    # The sleep ignores SIGTERM, so it is still listed when the second hierarchy is read.
+    newtask exe=/bin/sh arg=sh arg=-c \
+        'arg=(trap "" TERM; exec sleep 1000) & echo $!; wait $!' "cgroup=$cg2" \
+        "cgroup=$cg1" signal_mode=cgroup
+    ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0 strace -qq -e trace=kill -e signal=none \
+        -o "$D/trace" "$SHIM" "$D/spec" <<<G 2>"$D/shim.log" &
+    SHIM_PID=$!
+    wait_for "sleep started" test -s "$D/out"
+    sleeper=$(cat "$D/out")
+    grep -qx "$sleeper" "$cg1/cgroup.procs" || fail "sleep is not in $cg1"
+    wait_for "start record" test -e "$D/start"
+    kill -TERM "$(ps -o ppid= -p "$(field pid "$D/start")")" # the shim, strace's child
+    finish_shim
+    expect reason "$(field reason)" cancelled
+    expect forced_kill "$(field forced_kill)" 1
+    terms=$(grep -c "^kill($sleeper, SIGTERM)" "$D/trace" || true)
+    expect "SIGTERMs to the sleep (trace: $(tr '\n' ';' <"$D/trace"))" "$terms" 1
+}
+
 # A cgroup2 dir is joined at birth with clone3(CLONE_INTO_CGROUP), not by writing its
 # cgroup.procs (which takes a global lock); a v1 dir next to it still by the write. The
 # program finds itself in both.
@@ -615,6 +649,8 @@ cgroup_tests() {
             run_test "cgroup $v kill" cgroup_kill_scenario "$root"
             run_test "cgroup $v signal_mode" cgroup_signal_mode_scenario "$root"
             [[ $v == v1 ]] || run_test "cgroup v2 clone3" cgroup_clone3_scenario "$root"
+            [[ $v == v1 ]] || run_test "cgroup v2+v1 one SIGTERM each" \
+                cgroup_signal_once_scenario "$root"
             [[ $v == v1 ]] || run_test "cgroup v2 clone3 after cgroup.kill" \
                 cgroup_clone3_after_kill_scenario "$root"
         fi

@@ -180,8 +180,14 @@ describe('cgroup enforcement on this host', () => {
 
   it('linux_sandbox: SIGTERM on cancel reaches the program inside (graceful stop)', async (t) => {
     if (skipUnavailable(t, manifest, 'linux_sandbox', manifest.sandbox.linux_sandbox)) return;
+    // `sleep & wait`, not a foreground `sleep 1`: a shell runs its trap only when its foreground
+    // child ends, and a child forked at the very instant of the signal may not get it (a
+    // cgroup's members are signalled one by one, not atomically; see the shim's term_cgroups).
+    // The grace (500 ms) would then run out first. `wait` returns at once on a trapped signal.
     const id = await rt.api.submit(
-      sandboxed("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 1; done"),
+      sandboxed(
+        "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 1 & wait $!; done",
+      ),
     );
     await rt.api.waitFor(id, (s) => s.stdout.includes('ready'));
     await rt.api.request('POST', `/api/v1/tasks/${id}/kill`);
