@@ -78,6 +78,18 @@ async function waitForChildren(spawner: number, count: number): Promise<number[]
 }
 
 /**
+ * SIGKILLs the spawner's pooled shims and waits until they are dead. A SIGKILLed process
+ * still looks alive (state S, R) until it is scheduled to exit, which on a loaded host can
+ * be after the next submit: the server would rightly take it for a live shim, and the test
+ * would be about a dying shim, not a dead one.
+ */
+async function killPooledShims(spawner: number): Promise<void> {
+  const pooled = await waitForChildren(spawner, SLOTS);
+  for (const pid of pooled) process.kill(pid, 'SIGKILL');
+  await eventually(() => !pooled.some(isProcessAlive), 10_000, 'the pooled shims dead');
+}
+
+/**
  * Stops the server's spawner and kills its pooled shims, then submits `taskId` (`echo ran`).
  * Stopped, the spawner can neither fork nor report exits: the pooled shims are zombies the
  * server will not hand a task to, so the launch waits for a fork. Returns the spawner's pid.
@@ -88,7 +100,7 @@ async function stallSpawnerWithWaitingLaunch(
 ): Promise<number> {
   const spawner = await warmSpawner(server);
   process.kill(spawner, 'SIGSTOP');
-  for (const pid of await waitForChildren(spawner, SLOTS)) process.kill(pid, 'SIGKILL');
+  await killPooledShims(spawner);
   await server.api.submit(countedTask(taskId, MARK, 'echo ran'));
   return spawner;
 }
@@ -126,7 +138,7 @@ describe('spawner shim pool', () => {
     // Submitted at once: the server may not have read their exits yet, and must not hand a
     // task to a dead shim (the task would fail without having run). More tasks than the pool
     // held: each finds a live shim, pooled or forked for it.
-    for (const pid of await waitForChildren(spawner, SLOTS)) process.kill(pid, 'SIGKILL');
+    await killPooledShims(spawner);
     const ids = ['a', 'b', 'c'];
     for (const id of ids) await server.api.submit(countedTask(id, MARK, `echo ${id}`));
     for (const id of ids) {
