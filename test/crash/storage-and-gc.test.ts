@@ -14,6 +14,7 @@ import {
 import {
   FIXTURES,
   eventually,
+  isProcessAlive,
   makeDataDir,
   type ServerProcess,
 } from '../support/runtime-harness.js';
@@ -340,7 +341,11 @@ describe('storage faults', () => {
     // The first task ends (its records were reserved); its slot goes to the queued one, whose
     // supervisor finds no room for its own records and gives up before the program exists.
     fs.writeFileSync(gate, '');
-    await server.api.waitFor(queued, (s) => s.status !== 'accepted', 20_000);
+    // Room comes back only once its supervisor has decided and exited: a dispatched status
+    // alone came before the supervisor's attempt on a loaded host, which then found room.
+    const dispatched = await server.api.waitFor(queued, (s) => s.shim_pid !== undefined, 20_000);
+    const shim = dispatched.shim_pid ?? -1;
+    await eventually(() => !isProcessAlive(shim), 20_000, 'the supervisor of the queued task gone');
     fs.rmSync(filler);
     fs.rmSync(`${filler}.tail`);
     const status = await server.api.waitTerminal(queued, 20_000);
