@@ -25,9 +25,41 @@ const SLOTS = 2;
 const MARK = `spawner-pool-${process.pid}-${Date.now()}`;
 const servers: ServerProcess[] = [];
 
+// Spawners this file stopped. One left stopped (a test failed before it was killed) would
+// outlive its server and hold the server's stderr open: this file's process would never exit.
+// Resumed, it reads EOF from its dead server and exits (SIGCONT harms no other process).
+const stoppedSpawners: number[] = [];
+
 after(async () => {
   await endCrashServers(servers, [MARK]);
+  for (const pid of stoppedSpawners) {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // Gone.
+    }
+  }
 });
+
+/** SIGSTOPs a spawner and waits until it is stopped (kill() only queues the signal). */
+async function stopSpawner(spawner: number): Promise<void> {
+  stoppedSpawners.push(spawner);
+  process.kill(spawner, 'SIGSTOP');
+  await eventually(() => readStatFields(spawner)?.[0] === 'T', 10_000, 'the spawner to stop');
+}
+
+/**
+ * SIGKILLs pooled shims and waits until they are dead: kill() only queues the signal, and a
+ * shim not yet scheduled to exit still looks alive to the server, which would give it a task.
+ */
+async function killPooledShims(pids: readonly number[]): Promise<void> {
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  await eventually(
+    () => pids.every((pid) => !isProcessAlive(pid)),
+    10_000,
+    'the killed pooled shims to die',
+  );
+}
 
 async function start(dataDir = makeDataDir()): Promise<ServerProcess> {
   const server = await startCrashServer(dataDir, {
@@ -78,18 +110,6 @@ async function waitForChildren(spawner: number, count: number): Promise<number[]
 }
 
 /**
- * SIGKILLs the spawner's pooled shims and waits until they are dead. A SIGKILLed process
- * still looks alive (state S, R) until it is scheduled to exit, which on a loaded host can
- * be after the next submit: the server would rightly take it for a live shim, and the test
- * would be about a dying shim, not a dead one.
- */
-async function killPooledShims(spawner: number): Promise<void> {
-  const pooled = await waitForChildren(spawner, SLOTS);
-  for (const pid of pooled) process.kill(pid, 'SIGKILL');
-  await eventually(() => !pooled.some(isProcessAlive), 10_000, 'the pooled shims dead');
-}
-
-/**
  * Stops the server's spawner and kills its pooled shims, then submits `taskId` (`echo ran`).
  * Stopped, the spawner can neither fork nor report exits: the pooled shims are zombies the
  * server will not hand a task to, so the launch waits for a fork. Returns the spawner's pid.
@@ -99,8 +119,8 @@ async function stallSpawnerWithWaitingLaunch(
   taskId: string,
 ): Promise<number> {
   const spawner = await warmSpawner(server);
-  process.kill(spawner, 'SIGSTOP');
-  await killPooledShims(spawner);
+  await stopSpawner(spawner);
+  await killPooledShims(await waitForChildren(spawner, SLOTS));
   await server.api.submit(countedTask(taskId, MARK, 'echo ran'));
   return spawner;
 }
@@ -135,10 +155,10 @@ describe('spawner shim pool', () => {
   test('pooled shims killed before any task took them are dropped; tasks still run', async () => {
     const server = await start();
     const spawner = await warmSpawner(server);
-    // Submitted at once: the server may not have read their exits yet, and must not hand a
-    // task to a dead shim (the task would fail without having run). More tasks than the pool
-    // held: each finds a live shim, pooled or forked for it.
-    await killPooledShims(spawner);
+    // Submitted as soon as they are dead: the server may not have read their exits yet, and
+    // must not hand a task to a dead shim (the task would fail without having run). More tasks
+    // than the pool held: each finds a live shim, pooled or forked for it.
+    await killPooledShims(await waitForChildren(spawner, SLOTS));
     const ids = ['a', 'b', 'c'];
     for (const id of ids) await server.api.submit(countedTask(id, MARK, `echo ${id}`));
     for (const id of ids) {
@@ -199,7 +219,7 @@ describe('spawner shim pool', () => {
     const spawner = await warmSpawner(server);
     await waitForChildren(spawner, SLOTS);
     // Stopped, the spawner holds the gate messages of the tasks given its pooled shims.
-    process.kill(spawner, 'SIGSTOP');
+    await stopSpawner(spawner);
     for (const id of ['kept', 'killed']) await server.api.submit(countedTask(id, MARK, 'echo ran'));
     for (const id of ['kept', 'killed'])
       await server.api.waitFor(id, (s) => s.shim_pid !== undefined);
