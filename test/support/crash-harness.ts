@@ -4,6 +4,7 @@ import type { EventRecord, TaskStatusResponse } from '../../src/contract/task-st
 import {
   type ApiClient,
   eventually,
+  releaseServerPipes,
   removeRuntimeLeftovers,
   startServerProcess,
   type ServerProcess,
@@ -55,7 +56,10 @@ export async function endCrashServers(
 ): Promise<void> {
   for (const server of servers) await crashServer(server);
   killMarkedProcesses(markers);
-  for (const server of servers) removeRuntimeLeftovers(server.dataDir);
+  for (const server of servers) {
+    releaseServerPipes(server);
+    removeRuntimeLeftovers(server.dataDir);
+  }
 }
 
 /** Graceful stop; escalates to SIGKILL if the server does not exit within the deadline. */

@@ -282,8 +282,20 @@ export async function stopServerProcesses(servers: readonly ServerProcess[]): Pr
       server.child.kill('SIGTERM');
       await server.exited;
     }
+    releaseServerPipes(server);
     removeRuntimeLeftovers(server.dataDir);
   }
+}
+
+/**
+ * Closes our end of an exited server's stdout and stderr. Its spawner and shims inherit
+ * them: one a failed test left stopped (SIGSTOP) would hold them open for ever, and the open
+ * pipes would keep the test file's process from exiting, hanging the whole run. For the end
+ * of a file only: output still in the pipes is dropped.
+ */
+export function releaseServerPipes(server: ServerProcess): void {
+  server.child.stdout?.destroy();
+  server.child.stderr?.destroy();
 }
 
 /** Runs the CLI to completion and captures its output. */
