@@ -293,9 +293,9 @@ static size_t term_new_listed(const char *path, pid_t skip)
 /*
  * The graceful stop of a sandboxed task: every process of its cgroups but the sandbox wrapper
  * (which would not forward it). Unlike kill(-pgid), a listing is not atomic against fork: a
- * child forked after the read, or forked by a shell whose fork restarted for the signal, would
- * never see it, and a shell waiting for that child runs its trap only when the child ends,
- * past the grace. So, like systemd's cg_kill, read again until a pass finds no one new.
+ * child forked after the read would never see it, and a shell waiting for that child runs its
+ * trap only when the child ends, past the grace. So, like systemd's cg_kill, read again until
+ * a pass finds no one new. A child forked after the last pass still misses it (isolation.md).
  */
 static void term_cgroups(void)
 {
