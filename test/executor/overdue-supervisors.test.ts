@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import type { TaskRecord } from '../../src/core/task-record.js';
 import { OVERDUE_SLACK_MS, OverdueSupervisors } from '../../src/executor/overdue-supervisors.js';
+import { isStoppedState } from '../../src/executor/process-identity.js';
 import {
   countOpenReservations,
   countedTask,
@@ -99,7 +100,11 @@ describe('a stopped supervisor (robustness round 10)', () => {
       'kill-stopped',
       (s) => s.shim_pid !== undefined,
     );
-    await eventually(() => readStatFields(shim ?? 0)?.[0] === 'T', 10_000, 'the shim stopped');
+    await eventually(
+      () => isStoppedState(readStatFields(shim ?? 0)?.[0]),
+      10_000,
+      'the shim stopped',
+    );
     assert.equal((await server.api.request('POST', '/api/v1/tasks/kill-stopped/kill')).status, 200);
     const status = await server.api.waitTerminal('kill-stopped');
     assert.equal(status.status, 'cancelled', JSON.stringify(status));

@@ -13,6 +13,7 @@ import {
   startCrashServer,
   stopServer,
 } from '../support/crash-harness.js';
+import { isStoppedState } from '../../src/executor/process-identity.js';
 import {
   eventually,
   isProcessAlive,
@@ -26,8 +27,9 @@ const MARK = `spawner-pool-${process.pid}-${Date.now()}`;
 const servers: ServerProcess[] = [];
 
 // Spawners this file stopped. One left stopped (a test failed before it was killed) would
-// outlive its server and hold the server's stderr open: this file's process would never exit.
-// Resumed, it reads EOF from its dead server and exits (SIGCONT harms no other process).
+// outlive its server on the host for good (the harness already closes the server's pipes it
+// holds, so the file still exits). Resumed, it reads EOF from its dead server and exits
+// (SIGCONT harms no other process).
 const stoppedSpawners: number[] = [];
 
 after(async () => {
@@ -45,7 +47,11 @@ after(async () => {
 async function stopSpawner(spawner: number): Promise<void> {
   stoppedSpawners.push(spawner);
   process.kill(spawner, 'SIGSTOP');
-  await eventually(() => readStatFields(spawner)?.[0] === 'T', 10_000, 'the spawner to stop');
+  await eventually(
+    () => isStoppedState(readStatFields(spawner)?.[0]),
+    10_000,
+    'the spawner to stop',
+  );
 }
 
 /**
