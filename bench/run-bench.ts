@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { closeIdleConnections, runToTerminal, submitCommand, waitTerminal } from './http-client.js';
 import { fillRuntimeStore, fillThinStore } from './fill-store.js';
+import { describeHostState, measureHostState } from './host-state.js';
 import {
   REPO_ROOT,
   compileBenchTool,
@@ -223,6 +224,8 @@ function ratio(a: string, b: string, figure: Figure): Spread | undefined {
 async function main(): Promise<void> {
   log(`execgo-runtime bench (${isQuick ? 'quick' : 'full'}), ${plan.reps} repetitions`);
   const begin = Date.now();
+  const hostBefore = measureHostState(os.tmpdir());
+  log(describeHostState('before', hostBefore));
   // One real task first so a broken build fails in seconds, not minutes.
   const probe = await startServer('runtime', plan.slots);
   await runToTerminal(probe.base, '/bin/true', []);
@@ -240,6 +243,8 @@ async function main(): Promise<void> {
   const rss = await measureRssFlat();
   log('GET status with 100,000 tasks in the store');
   const status = await measureStatusAtScale();
+  const hostAfter = measureHostState(os.tmpdir());
+  log(describeHostState('after', hostAfter));
 
   const figures = Object.fromEntries(
     Object.entries(samples).map(([system, bySystem]) => [
@@ -328,7 +333,12 @@ async function main(): Promise<void> {
       ` p50 ${fmt(ratios.thinForkserverSeqP50VsThin)}× thin,` +
       ` throughput ${fmt(ratios.thinForkserverTputVsThin)}× thin)`,
   );
-  lines.push('', `bench took ${((Date.now() - begin) / 1000).toFixed(0)} s`);
+  lines.push(
+    '',
+    describeHostState('before', hostBefore),
+    describeHostState('after', hostAfter),
+    `bench took ${((Date.now() - begin) / 1000).toFixed(0)} s`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 
   const resultsDir = path.join(REPO_ROOT, 'bench', 'results');
@@ -339,6 +349,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         machine: machineInfo(),
+        host: { before: hostBefore, after: hostAfter },
         plan,
         quick: isQuick,
         figures,
