@@ -5,24 +5,19 @@ import type { Failpoints } from '../core/failpoints.js';
 import type { RuntimeEvents } from '../core/runtime-events.js';
 import { RuntimeError } from '../core/runtime-error.js';
 import type { ProcessIdentity, TaskRecord } from '../core/task-record.js';
-import { sandboxBaseEnv, sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
+import { sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
-import { buildProgramInvocation } from '../sandbox/task-command.js';
-import type { CreatedCgroups, TaskCgroups } from '../sandbox/task-cgroups.js';
+import type { TaskCgroups } from '../sandbox/task-cgroups.js';
 import { killCgroup } from '../sandbox/cgroup-files.js';
-import { ExposedTasks } from '../sandbox/exposed-tasks.js';
 import type { SandboxExposure, UidRange } from '../sandbox/sandbox-exposure.js';
-import {
-  SANDBOX_IDENTITY_COUNT,
-  SandboxIdentities,
-  type SandboxIdentity,
-} from '../sandbox/sandbox-identities.js';
 import { prepareWorkspace } from '../store/task-files.js';
-import { scriptPath, type TaskPaths } from '../store/task-paths.js';
+import type { TaskPaths } from '../store/task-paths.js';
 import type { TaskStore } from '../store/task-store.js';
-import { encodeLaunchSpec, type LaunchSpec } from './launch-spec.js';
+import { buildLaunchSpec } from './build-launch-spec.js';
+import { encodeLaunchSpec } from './launch-spec.js';
 import type { NotifyKind } from './notify-watcher.js';
 import { OverdueSupervisors } from './overdue-supervisors.js';
+import { SandboxedTasks } from './sandboxed-tasks.js';
 import {
   isAliveState,
   isStoppedState,
@@ -80,9 +75,8 @@ export function shimPoolSize(maxRunningTasks: number): number {
 export class TaskExecutor {
   private isStopped = false;
   private launcher: ShimLauncher | undefined;
-  private readonly identities: SandboxIdentities;
-  /** Running (and recently ended) linux_sandbox tasks' uids: exposed-tasks.ts. */
-  private readonly exposed: ExposedTasks;
+  /** Running (and recently ended) linux_sandbox tasks: their uids, the host-wide note. */
+  private readonly sandboxed: SandboxedTasks;
   /** Exit statuses of shims that exited while their task was running, until it is finished. */
   private readonly shimExitCodes = new Map<string, number>();
   /** Tasks the sweep failed to settle (storage faults), retried with a growing delay. */
@@ -91,23 +85,22 @@ export class TaskExecutor {
   private readonly overdue: OverdueSupervisors;
 
   constructor(private readonly deps: ExecutorDeps) {
-    this.identities = new SandboxIdentities(deps.config.sandboxUidBase);
     this.overdue = new OverdueSupervisors(deps.config.terminationGraceMs);
-    this.exposed = new ExposedTasks(
-      { base: deps.config.sandboxUidBase, count: SANDBOX_IDENTITY_COUNT },
-      () => this.noteExposure(),
-    );
+    this.sandboxed = new SandboxedTasks({
+      sandboxUidBase: deps.config.sandboxUidBase,
+      ...(deps.exposure === undefined ? {} : { exposure: deps.exposure }),
+      logger: deps.logger,
+    });
     deps.events.on('task:finished', (record) => this.forget(record.taskId));
   }
 
   /** A task stopped running (finished, or queued again): what was held for it is given back. */
   private forget(taskId: string): void {
-    this.identities.release(taskId);
     this.shimExitCodes.delete(taskId);
     this.overdue.forget(taskId);
     this.settleBackoff.delete(taskId);
     // Its uids stay exposed for a grace period (exposed-tasks.ts); the note gets its end.
-    if (this.exposed.end(taskId)) this.noteExposure();
+    this.sandboxed.release(taskId);
   }
 
   /**
@@ -115,7 +108,7 @@ export class TaskExecutor {
    * API on loopback (exposed-tasks.ts).
    */
   exposedRanges(): UidRange[] {
-    return this.exposed.ranges();
+    return this.sandboxed.ranges();
   }
 
   /**
@@ -126,37 +119,11 @@ export class TaskExecutor {
   killExposedTasks(): string[] {
     const killed: string[] = [];
     for (const record of this.deps.store.listRunning()) {
-      if (!this.exposed.isRunning(record.taskId)) continue;
+      if (!this.sandboxed.isRunning(record.taskId)) continue;
       for (const dir of record.launch?.cgroupDirs ?? []) killCgroup(dir);
       killed.push(record.taskId);
     }
     return killed;
-  }
-
-  /**
-   * A running sandboxed task is noted until it ends, host-wide before its program can start
-   * (sandbox-exposure.ts).
-   */
-  private noteExposed(record: TaskRecord, uid: number | undefined): boolean {
-    if (record.plan.effective_sandbox.profile !== 'linux_sandbox') return false;
-    this.exposed.add(record.taskId, uid);
-    return true;
-  }
-
-  /**
-   * Writes or clears the host-wide note. If it cannot be written, this runtime still guards
-   * its own API (runtime.ts adds its own range while it has such tasks); other runtimes on the
-   * host then do not know, which the warning says.
-   */
-  private noteExposure(): void {
-    try {
-      this.deps.exposure?.set(this.exposedRanges());
-    } catch (error) {
-      this.deps.logger.warn(
-        { err: error },
-        "could not note sandboxed tasks for other runtimes' API guards",
-      );
-    }
   }
 
   /**
@@ -165,13 +132,7 @@ export class TaskExecutor {
    * and a fork per slot: ~10 ms).
    */
   start(): void {
-    for (const record of this.deps.store.listRunning()) {
-      const uid = record.launch?.sandboxUid;
-      this.noteExposed(record, uid);
-      if (uid !== undefined) this.identities.adopt(record.taskId, uid);
-    }
-    // One write: the note of an earlier run is replaced (or removed), never absent meanwhile.
-    this.noteExposure();
+    this.sandboxed.adopt(this.deps.store.listRunning());
     this.launcherOrCreate();
   }
 
@@ -224,12 +185,16 @@ export class TaskExecutor {
       cgroupDirs = cgroups.dirs;
       // No stale start or exit record can be here: a task is launched once, or again only
       // after recovery requeued it, and requeueing removes them (recovery.ts).
-      const identity =
-        record.plan.effective_sandbox.profile === 'linux_sandbox'
-          ? this.identities.acquire(record.taskId)
-          : undefined;
-      if (this.noteExposed(record, identity?.uid)) this.noteExposure();
-      const spec = this.buildLaunchSpec(record, paths, cwd, cgroups, identity);
+      const identity = this.sandboxed.acquire(record);
+      const spec = buildLaunchSpec(
+        {
+          config: deps.config,
+          sandbox: deps.sandbox,
+          notifyDir: this.launcherOrCreate().path === 'spawner' ? undefined : deps.notifyDir,
+        },
+        record,
+        { paths, cwd, cgroups, identity },
+      );
       const acquired = this.launcherOrCreate().acquire(
         {
           spec: encodeLaunchSpec(spec),
@@ -376,8 +341,8 @@ export class TaskExecutor {
     }
   }
 
-  /** Settles one running task from what is on disk and in /proc. */
   /**
+   * Settles one running task from what is on disk and in /proc.
    * `shimExitCode`: the shim's exit status, when its exit was reported. Kept until the task is
    * finished, as settling may fail now (the disk that made the shim exit is full) and succeed
    * in a later sweep.
@@ -448,73 +413,5 @@ export class TaskExecutor {
         'settling an exited supervisor failed',
       );
     }
-  }
-
-  private buildLaunchSpec(
-    record: TaskRecord,
-    paths: TaskPaths,
-    cwd: string,
-    cgroups: CreatedCgroups,
-    identity: SandboxIdentity | undefined,
-  ): LaunchSpec {
-    const { config } = this.deps;
-    const { spec, plan } = record;
-    const script =
-      spec.execution.kind === 'script'
-        ? scriptPath(paths.taskDir, spec.execution.interpreter)
-        : undefined;
-    const baseEnv =
-      plan.effective_sandbox.profile === 'linux_sandbox'
-        ? sandboxBaseEnv(config.childBaseEnv, plan.effective_sandbox, cwd)
-        : config.childBaseEnv;
-    const program = buildProgramInvocation(spec.execution, baseEnv, script);
-    const wrapped = this.deps.sandbox.wrap(
-      program,
-      plan,
-      {
-        taskDir: paths.taskDir,
-        workspaceDir: cwd,
-        dataDir: config.dataDir,
-        shimPath: config.shimPath,
-        ...(script === undefined ? {} : { scriptPath: script }),
-      },
-      identity,
-    );
-    const enforcement = plan.resource_enforcement;
-    return {
-      taskId: record.taskId,
-      exe: wrapped.exe,
-      argv: wrapped.argv,
-      env: wrapped.env,
-      cwd,
-      ...(spec.execution.stdin === undefined ? {} : { stdinPath: paths.stdinPath }),
-      stdoutPath: paths.stdoutPath,
-      stderrPath: paths.stderrPath,
-      startRecordPath: paths.startRecordPath,
-      exitRecordPath: paths.exitRecordPath,
-      // Shims started by the spawner are its children: their exit reaches us over its pipe
-      // at once, and a start record is read then or by the sweep. Notify files would cost
-      // two file creations, two unlinks and four inotify wake-ups per task.
-      ...(this.launcherOrCreate().path === 'spawner' ? {} : { notifyDir: this.deps.notifyDir }),
-      wallMs: spec.limits.wall_time_ms,
-      ...(spec.limits.idle_timeout_ms === undefined ? {} : { idleMs: spec.limits.idle_timeout_ms }),
-      graceMs: config.terminationGraceMs,
-      ...(enforcement.cpu_time_enforced && spec.limits.cpu_time_sec !== undefined
-        ? { rlimitCpuSec: spec.limits.cpu_time_sec }
-        : {}),
-      // With a cgroup memory limit, RLIMIT_AS is left off: it counts address space, not
-      // memory, and would make allocations fail long before the real limit (and its OOM
-      // verdict) is reached.
-      ...(enforcement.memory_enforced &&
-      spec.limits.memory_bytes !== undefined &&
-      !cgroups.memoryLimited
-        ? { rlimitAsBytes: spec.limits.memory_bytes }
-        : {}),
-      rlimitFsizeBytes: spec.limits.log_max_bytes,
-      noNewPrivs: wrapped.noNewPrivs,
-      cgroupDirs: cgroups.dirs,
-      signalMode: wrapped.signalMode,
-      durable: config.durable,
-    };
   }
 }

@@ -8,10 +8,6 @@ export interface CgroupLimits {
   enforce: boolean;
 }
 
-/**
- * Per-task cgroups: created before launch, read after the task ended, removed last.
- * An implementation that has no cgroups returns no directories.
- */
 /** The cgroups created for one task. */
 export interface CreatedCgroups {
   /** Every directory the task joins (one per hierarchy). */
@@ -20,6 +16,10 @@ export interface CreatedCgroups {
   memoryLimited: boolean;
 }
 
+/**
+ * Per-task cgroups: created before launch, read after the task ended, removed last.
+ * An implementation that has no cgroups returns no directories.
+ */
 export interface TaskCgroups {
   create(taskId: string, limits: CgroupLimits): CreatedCgroups;
   report(dirs: readonly string[]): CgroupReport | undefined;

@@ -211,8 +211,10 @@ export class TaskService {
     return this.getStatus(taskId);
   }
 
-  /** Resolves with the status once the task is terminal or `timeoutMs` passed. */
-  /** Long-poll; resolves with the status as JSON text (see getStatusJson). */
+  /**
+   * Long-poll: resolves with the status as JSON text (see getStatusJson) once the task is
+   * terminal or `timeoutMs` passed.
+   */
   async waitForTerminalJson(
     taskId: string,
     timeoutMs: number,
