@@ -1,8 +1,8 @@
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import type { TaskRecord } from '../core/task-record.js';
-import { sandboxBaseEnv } from '../sandbox/bwrap-argv.js';
+import { sandboxBaseEnv, sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
 import type { SandboxIdentity } from '../sandbox/sandbox-identities.js';
-import type { CreatedCgroups } from '../sandbox/task-cgroups.js';
+import type { CgroupLimits, CreatedCgroups } from '../sandbox/task-cgroups.js';
 import { buildProgramInvocation, type SandboxBuilder } from '../sandbox/task-command.js';
 import { scriptPath, type TaskPaths } from '../store/task-paths.js';
 import type { LaunchSpec } from './launch-spec.js';
@@ -93,5 +93,21 @@ export function buildLaunchSpec(
     cgroupDirs: cgroups.dirs,
     signalMode: wrapped.signalMode,
     durable: config.durable,
+  };
+}
+
+/**
+ * The limits of a task's cgroups. Its pids limit counts the program's processes, so the
+ * sandbox's own (bwrap and its init) are added on top.
+ */
+export function cgroupLimitsOf(record: TaskRecord): CgroupLimits {
+  const { limits } = record.spec;
+  const enforcement = record.plan.resource_enforcement;
+  return {
+    enforce: enforcement.cgroup_enforced,
+    ...(limits.memory_bytes === undefined ? {} : { memoryBytes: limits.memory_bytes }),
+    ...(enforcement.pids_enforced && limits.pids_max !== undefined
+      ? { pidsMax: limits.pids_max + sandboxOwnProcesses(record.plan.effective_sandbox) }
+      : {}),
   };
 }

@@ -5,7 +5,6 @@ import type { Failpoints } from '../core/failpoints.js';
 import type { RuntimeEvents } from '../core/runtime-events.js';
 import { RuntimeError } from '../core/runtime-error.js';
 import type { ProcessIdentity, TaskRecord } from '../core/task-record.js';
-import { sandboxOwnProcesses } from '../sandbox/bwrap-argv.js';
 import type { SandboxBuilder } from '../sandbox/task-command.js';
 import type { TaskCgroups } from '../sandbox/task-cgroups.js';
 import { killCgroup } from '../sandbox/cgroup-files.js';
@@ -13,7 +12,7 @@ import type { SandboxExposure, UidRange } from '../sandbox/sandbox-exposure.js';
 import { prepareWorkspace } from '../store/task-files.js';
 import type { TaskPaths } from '../store/task-paths.js';
 import type { TaskStore } from '../store/task-store.js';
-import { buildLaunchSpec } from './build-launch-spec.js';
+import { buildLaunchSpec, cgroupLimitsOf } from './build-launch-spec.js';
 import { encodeLaunchSpec } from './launch-spec.js';
 import type { NotifyKind } from './notify-watcher.js';
 import { OverdueSupervisors } from './overdue-supervisors.js';
@@ -169,19 +168,7 @@ export class TaskExecutor {
     let cgroupDirs: string[] = [];
     try {
       const cwd = prepareWorkspace(paths, record.plan.effective_sandbox.workspace_subdir);
-      const cgroups = deps.cgroups.create(record.taskId, {
-        enforce: record.plan.resource_enforcement.cgroup_enforced,
-        ...(record.spec.limits.memory_bytes === undefined
-          ? {}
-          : { memoryBytes: record.spec.limits.memory_bytes }),
-        ...(record.plan.resource_enforcement.pids_enforced &&
-        record.spec.limits.pids_max !== undefined
-          ? {
-              pidsMax:
-                record.spec.limits.pids_max + sandboxOwnProcesses(record.plan.effective_sandbox),
-            }
-          : {}),
-      });
+      const cgroups = deps.cgroups.create(record.taskId, cgroupLimitsOf(record));
       cgroupDirs = cgroups.dirs;
       // No stale start or exit record can be here: a task is launched once, or again only
       // after recovery requeued it, and requeueing removes them (recovery.ts).

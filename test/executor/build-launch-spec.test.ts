@@ -4,7 +4,11 @@ import { loadConfig } from '../../src/config/load-config.js';
 import type { SubmitTaskRequest } from '../../src/contract/task-request.js';
 import { normalizeSubmitRequest } from '../../src/core/normalize-request.js';
 import type { TaskRecord } from '../../src/core/task-record.js';
-import { buildLaunchSpec, type LaunchSpecContext } from '../../src/executor/build-launch-spec.js';
+import {
+  buildLaunchSpec,
+  cgroupLimitsOf,
+  type LaunchSpecContext,
+} from '../../src/executor/build-launch-spec.js';
 import { resolveExecutionPlan } from '../../src/plan/resolve-plan.js';
 import type { CreatedCgroups } from '../../src/sandbox/task-cgroups.js';
 import { processSandbox } from '../../src/sandbox/task-command.js';
@@ -103,4 +107,51 @@ test('RLIMIT_AS stands in for a memory limit only when no cgroup enforces it', (
 test('notify files are asked for only by shims the spawner did not start', () => {
   assert.equal(build(record({})).notifyDir, undefined);
   assert.equal(build(record({}), NO_CGROUPS, '/data/notify').notifyDir, '/data/notify');
+});
+
+test("a sandboxed task's pids limit makes room for the sandbox's own processes", () => {
+  const spec = normalizeSubmitRequest({
+    task_id: 't-2',
+    execution: { kind: 'command', program: '/bin/true' },
+    sandbox: { profile: 'linux_sandbox' },
+    limits: { pids_max: 5, memory_bytes: 32 * 1024 * 1024 },
+  });
+  const plan = resolveExecutionPlan(
+    spec,
+    {
+      linuxSandbox: {
+        tool: 'bwrap',
+        path: '/usr/bin/bwrap',
+        setprivPath: '/usr/bin/setpriv',
+        envPath: '/usr/bin/env',
+        uid: 65534,
+        gid: 65534,
+      },
+      chroot: true,
+      namespaces: { mount: true, pid: true, uts: true, ipc: true, net: true },
+      rlimitCpu: true,
+      rlimitMemory: true,
+      cgroups: {
+        layout: 'v2',
+        unifiedParent: '/sys/fs/cgroup/execgo-runtime/rt',
+        unifiedControllers: { memory: true, pids: true, cpu: true },
+        v1Parents: {},
+        memoryLimit: true,
+        pidsLimit: true,
+        cpuQuota: true,
+        oomDetection: true,
+        swapPresent: false,
+      },
+    },
+    'strict',
+  );
+  const sandboxed: TaskRecord = { ...record({}), spec, plan };
+  // bwrap, its pid 1 in the pid namespace, and the sandbox init.
+  assert.deepEqual(cgroupLimitsOf(sandboxed), {
+    enforce: true,
+    memoryBytes: 32 * 1024 * 1024,
+    pidsMax: 8,
+  });
+  // A process-profile task's cgroup only tracks its tree.
+  assert.equal(cgroupLimitsOf(record({ limits: { pids_max: 5 } })).pidsMax, undefined);
 });
