@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import type { TaskStatusResponse } from '../contract/task-status.js';
 import { isWorthRetrying, pauseBeforeReconnect, RECONNECT_ATTEMPTS } from './reconnect-policy.js';
 import { RuntimeClient } from './runtime-client.js';
+import { serverOption } from './server-option.js';
 import { parseIntegerOption, readTaskInput } from './task-input.js';
 
 const TERMINAL = new Set(['success', 'failed', 'cancelled']);
-const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
 /** Thrown when `wait` runs out of time; main turns it into exit code 3. */
 export class WaitTimeoutError extends Error {
@@ -54,21 +54,31 @@ export async function waitForTask(
 }
 
 function withServer(command: Command): Command {
-  return command.option('--server <url>', 'runtime base URL', DEFAULT_SERVER);
+  return command.addOption(serverOption());
+}
+
+/**
+ * The task of submit and run: a JSON request (--json, --file), or a program and its
+ * arguments after `--`, which becomes `{"execution":{"kind":"command",…}}`.
+ */
+function withTaskInput(command: Command): Command {
+  return command
+    .argument('[command...]', 'program and arguments to run, after -- (instead of --json/--file)')
+    .option('--json <json>', 'task request as JSON')
+    .option('--file <path>', 'read the task request from a file (- for stdin)');
 }
 
 /** submit, status, wait, kill, run, events. */
 export function registerClientCommands(program: Command): void {
-  withServer(program.command('submit').description('submit a task and print the response'))
-    .option('--json <json>', 'task request as JSON')
-    .option('--file <path>', 'read the task request from a file (- for stdin)')
-    .action(async (options: { server: string; json?: string; file?: string }) => {
-      print(
-        await new RuntimeClient(options.server).request('POST', '/api/v1/tasks', {
-          body: readTaskInput(options),
-        }),
-      );
-    });
+  withTaskInput(
+    withServer(program.command('submit').description('submit a task and print the response')),
+  ).action(async (command: string[], options: { server: string; json?: string; file?: string }) => {
+    print(
+      await new RuntimeClient(options.server).request('POST', '/api/v1/tasks', {
+        body: readTaskInput(options, command),
+      }),
+    );
+  });
 
   withServer(
     program.command('status').description('print the status of a task').argument('<task_id>'),
@@ -127,11 +137,11 @@ export function registerClientCommands(program: Command): void {
       );
     });
 
-  withServer(
-    program.command('run').description('submit a task, wait for it, print the final status'),
+  withTaskInput(
+    withServer(
+      program.command('run').description('submit a task, wait for it, print the final status'),
+    ),
   )
-    .option('--json <json>', 'task request as JSON')
-    .option('--file <path>', 'read the task request from a file (- for stdin)')
     .option(
       '--timeout-ms <ms>',
       'give up waiting after this long (exit code 3)',
@@ -144,10 +154,13 @@ export function registerClientCommands(program: Command): void {
       500,
     )
     .action(
-      async (options: { server: string; json?: string; file?: string; timeoutMs?: number }) => {
+      async (
+        command: string[],
+        options: { server: string; json?: string; file?: string; timeoutMs?: number },
+      ) => {
         const client = new RuntimeClient(options.server);
         const submitted = await client.request<{ task_id: string }>('POST', '/api/v1/tasks', {
-          body: readTaskInput(options),
+          body: readTaskInput(options, command),
         });
         print(await waitForTask(client, submitted.task_id, options.timeoutMs));
       },

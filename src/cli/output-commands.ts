@@ -3,8 +3,7 @@ import type { TaskListResponse } from '../contract/task-list.js';
 import { followTask, type OutputStart } from './follow-task.js';
 import { RuntimeClient } from './runtime-client.js';
 import { parseIntegerOption } from './task-input.js';
-
-const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+import { serverOption } from './server-option.js';
 
 /** Writes to stdout/stderr honouring backpressure (a slow pipe must not buffer a flood). */
 function writeTo(target: NodeJS.WriteStream, bytes: Buffer): Promise<void> {
@@ -69,7 +68,7 @@ export function registerOutputCommands(program: Command): void {
     .command('logs')
     .description("print a task's stdout and stderr; -f follows it live until it ends")
     .argument('<task_id>')
-    .option('--server <url>', 'runtime base URL', DEFAULT_SERVER)
+    .addOption(serverOption())
     .option('-f, --follow', 'stream output as it is written (resumes after disconnects)')
     .option(
       '--tail <lines>',
@@ -110,7 +109,7 @@ export function registerOutputCommands(program: Command): void {
     .command('list')
     .alias('ps')
     .description('list tasks, newest first (JSON); filters combine with AND')
-    .option('--server <url>', 'runtime base URL', DEFAULT_SERVER)
+    .addOption(serverOption())
     .option('--status <list>', 'status or comma-separated statuses, e.g. accepted,running')
     .option('--tenant <tenant>', 'only this tenant')
     .option('--owner <owner>', 'only this owner')

@@ -39,7 +39,7 @@ export class RuntimeClient {
     if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
       throw new RuntimeError(
         'invalid_input',
-        `--server must be an http:// or https:// URL, got "${server}"`,
+        `--server (or EXECGO_RUNTIME_URL) must be an http:// or https:// URL, got "${server}"`,
       );
     this.base = server.replace(/\/+$/, '');
   }

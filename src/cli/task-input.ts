@@ -21,12 +21,26 @@ function readInputFile(file: string): string {
   }
 }
 
-/** Reads a task request from --json or --file (`-` = stdin). */
-export function readTaskInput(options: { json?: string; file?: string }): unknown {
-  if (options.json !== undefined && options.file !== undefined)
-    throw new UsageError('--json and --file are mutually exclusive');
-  if (options.json === undefined && options.file === undefined)
-    throw new UsageError('exactly one of --json or --file is required');
+/**
+ * Reads a task request from --json, --file (`-` = stdin) or a command line given after `--`
+ * (a command task with no other fields: the server's defaults apply).
+ */
+export function readTaskInput(
+  options: { json?: string; file?: string },
+  command: readonly string[] = [],
+): unknown {
+  const given = [
+    options.json === undefined ? undefined : '--json',
+    options.file === undefined ? undefined : '--file',
+    command.length === 0 ? undefined : 'a command',
+  ].filter((source) => source !== undefined);
+  if (given.length > 1) throw new UsageError(`${given.join(' and ')} are mutually exclusive`);
+  const [program, ...args] = command;
+  if (program !== undefined) return { execution: { kind: 'command', program, args } };
+  if (given.length === 0)
+    throw new UsageError(
+      'a task is required: --json, --file, or a command after -- (e.g. run -- ls -l)',
+    );
   const text = options.json ?? readInputFile(options.file ?? '');
   try {
     return JSON.parse(text) as unknown;

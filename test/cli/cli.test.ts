@@ -50,6 +50,20 @@ describe('CLI against a real serve process', () => {
     assert.equal(status.stdout, 'hi\n');
   });
 
+  it('run -- <command> runs that command; EXECGO_RUNTIME_URL names the server', async () => {
+    const result = await runCli(['run', '--', '/bin/sh', '-c', 'echo "$0 $1"', 'a b', '-c'], {
+      EXECGO_RUNTIME_URL: url,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const status = JSON.parse(result.stdout) as { status: string; stdout: string };
+    assert.equal(status.status, 'success');
+    // Arguments arrive as given: no shell in between, a leading dash is not an option.
+    assert.equal(status.stdout, 'a b -c\n');
+    const submitted = await runCli(['submit', '--server', url, '--', '/bin/true']);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    assert.equal((JSON.parse(submitted.stdout) as { status: string }).status, 'accepted');
+  });
+
   it('submit (--file), status, wait and events', async () => {
     const file = path.join(server.dataDir, 'task.json');
     fs.writeFileSync(
@@ -137,7 +151,7 @@ describe('CLI against a real serve process', () => {
 
   it('usage errors exit 2 and say what is wrong', async () => {
     const cases: [string[], RegExp][] = [
-      [['submit', '--server', url], /exactly one of --json or --file is required/],
+      [['submit', '--server', url], /a task is required: --json, --file, or a command after --/],
       [
         ['submit', '--server', url, '--json', '{}', '--file', '-'],
         /: --json and --file are mutually exclusive\n/,
@@ -146,15 +160,19 @@ describe('CLI against a real serve process', () => {
         ['run', '--server', url, '--file', '/nonexistent/task.json', '--json', '{}'],
         /: --json and --file are mutually exclusive\n/,
       ],
-      [['run', '--server', url], /exactly one of --json or --file is required/],
+      [['run', '--server', url], /a task is required/],
+      [
+        ['run', '--server', url, '--json', '{}', '--', 'ls'],
+        /--json and a command are mutually exclusive/,
+      ],
       [['run', '--server', url, '--json', '{not json'], /task input is not valid JSON/],
       [['submit', '--server', url, '--file', '/nonexistent/task.json'], /cannot read --file/],
       [['status', '--server', url], /missing required argument/],
       [
         ['status', 'w1', '--server', 'not a url'],
-        /--server must be an http:\/\/ or https:\/\/ URL/,
+        /--server \(or EXECGO_RUNTIME_URL\) must be an http:\/\/ or https:\/\/ URL/,
       ],
-      [['status', 'w1', '--server', 'ftp://127.0.0.1'], /--server must be an http/],
+      [['status', 'w1', '--server', 'ftp://127.0.0.1'], /must be an http/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args);

@@ -1,0 +1,14 @@
+import { Option } from 'commander';
+
+/** Where `serve` listens by default, so where client commands look by default. */
+export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+/**
+ * `--server` of every client command: the flag, else `EXECGO_RUNTIME_URL` (the variable the
+ * control plane uses for this service's root URL), else the default `serve` address.
+ */
+export function serverOption(): Option {
+  return new Option('--server <url>', 'runtime base URL')
+    .env('EXECGO_RUNTIME_URL')
+    .default(DEFAULT_SERVER);
+}
