@@ -2,17 +2,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { SubmitTaskRequest } from '../../src/contract/task-request.js';
-import { normalizeSubmitRequest } from '../../src/core/normalize-request.js';
 import type { TaskRecord } from '../../src/core/task-record.js';
 import {
   buildLaunchSpec,
   cgroupLimitsOf,
   type LaunchSpecContext,
 } from '../../src/executor/build-launch-spec.js';
-import { resolveExecutionPlan } from '../../src/plan/resolve-plan.js';
 import type { CreatedCgroups } from '../../src/sandbox/task-cgroups.js';
 import { processSandbox } from '../../src/sandbox/task-command.js';
 import { resolveTaskPaths } from '../../src/store/task-paths.js';
+import { FULL_CAPABILITIES } from '../support/host-fixtures.js';
+import { makeTaskRecord } from '../support/task-records.js';
 
 const config = loadConfig(
   { dataDir: '/data', shimPath: '/opt/execgo-shim', durable: true },
@@ -22,33 +22,7 @@ const context: LaunchSpecContext = { config, sandbox: processSandbox, notifyDir:
 const NO_CGROUPS: CreatedCgroups = { dirs: [], memoryLimited: false };
 
 function record(request: Partial<SubmitTaskRequest>): TaskRecord {
-  const spec = normalizeSubmitRequest({
-    task_id: 't-1',
-    execution: { kind: 'command', program: '/bin/true' },
-    ...request,
-  });
-  const plan = resolveExecutionPlan(
-    spec,
-    {
-      linuxSandbox: null,
-      chroot: false,
-      namespaces: { mount: false, pid: false, uts: false, ipc: false, net: false },
-      rlimitCpu: true,
-      rlimitMemory: true,
-      cgroups: null,
-    },
-    'adaptive',
-  );
-  return {
-    taskId: 't-1',
-    queueSeq: 1,
-    status: 'running',
-    spec,
-    plan,
-    reservation: { task_slots: 1 },
-    createdAt: 1,
-    updatedAt: 1,
-  };
+  return makeTaskRecord({ task_id: 't-1', ...request }, { status: 'running' });
 }
 
 function build(task: TaskRecord, cgroups = NO_CGROUPS, notifyDir?: string) {
@@ -110,42 +84,14 @@ test('notify files are asked for only by shims the spawner did not start', () =>
 });
 
 test("a sandboxed task's pids limit makes room for the sandbox's own processes", () => {
-  const spec = normalizeSubmitRequest({
-    task_id: 't-2',
-    execution: { kind: 'command', program: '/bin/true' },
-    sandbox: { profile: 'linux_sandbox' },
-    limits: { pids_max: 5, memory_bytes: 32 * 1024 * 1024 },
-  });
-  const plan = resolveExecutionPlan(
-    spec,
+  const sandboxed = makeTaskRecord(
     {
-      linuxSandbox: {
-        tool: 'bwrap',
-        path: '/usr/bin/bwrap',
-        setprivPath: '/usr/bin/setpriv',
-        envPath: '/usr/bin/env',
-        uid: 65534,
-        gid: 65534,
-      },
-      chroot: true,
-      namespaces: { mount: true, pid: true, uts: true, ipc: true, net: true },
-      rlimitCpu: true,
-      rlimitMemory: true,
-      cgroups: {
-        layout: 'v2',
-        unifiedParent: '/sys/fs/cgroup/execgo-runtime/rt',
-        unifiedControllers: { memory: true, pids: true, cpu: true },
-        v1Parents: {},
-        memoryLimit: true,
-        pidsLimit: true,
-        cpuQuota: true,
-        oomDetection: true,
-        swapPresent: false,
-      },
+      task_id: 't-2',
+      sandbox: { profile: 'linux_sandbox' },
+      limits: { pids_max: 5, memory_bytes: 32 * 1024 * 1024 },
     },
-    'strict',
+    { host: FULL_CAPABILITIES, status: 'running' },
   );
-  const sandboxed: TaskRecord = { ...record({}), spec, plan };
   // bwrap, its pid 1 in the pid namespace, and the sandbox init.
   assert.deepEqual(cgroupLimitsOf(sandboxed), {
     enforce: true,

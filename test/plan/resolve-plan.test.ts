@@ -1,38 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { CgroupPlacement } from '../../src/capabilities/host-capabilities.js';
 import type { SubmitTaskRequest } from '../../src/contract/task-request.js';
 import { normalizeSubmitRequest } from '../../src/core/normalize-request.js';
 import { RuntimeError } from '../../src/core/runtime-error.js';
 import { resolveExecutionPlan, type PlanCapabilities } from '../../src/plan/resolve-plan.js';
+import { FULL_CAPABILITIES, HYBRID_CGROUPS } from '../support/host-fixtures.js';
 
-const CGROUPS: CgroupPlacement = {
-  layout: 'hybrid',
-  unifiedParent: '/sys/fs/cgroup/unified/execgo-runtime/rt',
-  unifiedControllers: { memory: false, pids: false, cpu: false },
-  v1Parents: { memory: '/sys/fs/cgroup/memory/execgo-runtime/rt' },
-  memoryLimit: true,
-  pidsLimit: true,
-  cpuQuota: true,
-  oomDetection: true,
-  swapPresent: false,
-};
-
-const FULL: PlanCapabilities = {
-  linuxSandbox: {
-    tool: 'bwrap',
-    path: '/usr/bin/bwrap',
-    setprivPath: '/usr/bin/setpriv',
-    envPath: '/usr/bin/env',
-    uid: 65534,
-    gid: 65534,
-  },
-  chroot: true,
-  namespaces: { mount: true, pid: true, uts: true, ipc: true, net: true },
-  rlimitCpu: true,
-  rlimitMemory: true,
-  cgroups: CGROUPS,
-};
+const CGROUPS = HYBRID_CGROUPS;
+const FULL = FULL_CAPABILITIES;
 
 const SANDBOXED = { profile: 'linux_sandbox' } as const;
 const ALL_NAMESPACES = { mount: true, pid: true, uts: true, ipc: true, net: true };

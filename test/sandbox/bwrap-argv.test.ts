@@ -7,6 +7,7 @@ import {
   listTaskFiles,
   type BwrapInput,
 } from '../../src/sandbox/bwrap-argv.js';
+import { BWRAP_TOOL } from '../support/host-fixtures.js';
 
 const SANDBOX: SandboxDescription = {
   profile: 'linux_sandbox',
@@ -22,14 +23,7 @@ function input(overrides: Partial<BwrapInput> = {}): BwrapInput {
       env: { PATH: '/usr/bin:/bin', LD_PRELOAD: '/evil.so' },
     },
     sandbox: SANDBOX,
-    tool: {
-      tool: 'bwrap',
-      path: '/usr/bin/bwrap',
-      setprivPath: '/usr/bin/setpriv',
-      envPath: '/usr/bin/env',
-      uid: 65534,
-      gid: 65534,
-    },
+    tool: BWRAP_TOOL,
     identity: { uid: 65534, gid: 65534 },
     taskDir: '/data/tasks/t1',
     workspaceDir: '/data/tasks/t1/workspace',
