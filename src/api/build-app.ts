@@ -101,7 +101,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     forceCloseConnections: 'idle',
     // Ids of up to 200 characters (task_id's limit) must reach the routes; fastify's default
     // cap is 100. Longer ones get the envelope (frameworkErrors), as a bad URL escape does.
-    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    // `/api/v1/tasks/` is the listing, as a client that joins paths with a slash expects (not
+    // the status of a task with an empty id).
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH, ignoreTrailingSlash: true },
     frameworkErrors: handleError,
     clientErrorHandler: answerClientError,
     serverFactory: createHttpServer,

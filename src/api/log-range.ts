@@ -30,7 +30,9 @@ function parseRangeHeader(header: string): ParsedRange {
 
 /**
  * Which bytes a log request asks for. Precedence: `tail` (last N lines), then an HTTP Range
- * header, then offset/limit. Reads are capped at MAX_LOG_READ_BYTES.
+ * header, then offset/limit. `limit` (default DEFAULT_LOG_READ_BYTES, at most
+ * MAX_LOG_READ_BYTES) caps every form, a closed range included: its 206 then says, in
+ * Content-Range, the shorter range it holds.
  */
 export function selectLogBytes(
   query: LogQuery,
@@ -47,11 +49,7 @@ export function selectLogBytes(
       return { selection: { kind: 'suffix', bytes: range.n, limit }, isRange: true };
     const length = range.last === undefined ? limit : range.last - range.first + 1;
     return {
-      selection: {
-        kind: 'range',
-        offset: range.first,
-        limit: Math.min(length, MAX_LOG_READ_BYTES),
-      },
+      selection: { kind: 'range', offset: range.first, limit: Math.min(length, limit) },
       isRange: true,
     };
   }

@@ -11,6 +11,7 @@ import {
   type TestRuntime,
   stopServerProcesses,
 } from '../support/runtime-harness.js';
+import { rawHttpBody, sendRawHttp } from '../support/raw-http.js';
 
 interface Submitted {
   task_id: string;
@@ -44,6 +45,53 @@ describe('idempotent submit', () => {
     assert.equal(second.status, 200);
     assert.equal(second.body.task_id, first.body.task_id);
     assert.equal(fs.readFileSync(marker, 'utf8'), 'ran\n');
+  });
+
+  it('the Idempotency-Key header is UTF-8 text, the same key as the body field', async () => {
+    const key = 'ключ-идемпотентности';
+    const byHeader = await rt.api.request<Submitted>('POST', '/api/v1/tasks', {
+      body: shell('true'),
+      // fetch sends header values as latin1 bytes: these are the UTF-8 bytes of the key.
+      headers: { 'idempotency-key': Buffer.from(key, 'utf8').toString('latin1') },
+    });
+    assert.equal(byHeader.status, 200);
+    const byBody = await rt.api.request<Submitted>('POST', '/api/v1/tasks', {
+      body: { ...shell('true'), idempotency_key: key },
+    });
+    assert.equal(byBody.status, 200);
+    assert.equal(byBody.body.task_id, byHeader.body.task_id);
+    await rt.api.waitTerminal(byHeader.body.task_id);
+  });
+
+  it('two Idempotency-Key headers, or one that is not UTF-8, are refused, not joined', async () => {
+    const body = JSON.stringify(shell('true'));
+    const post = (headers: string): Promise<string> =>
+      sendRawHttp(
+        rt.api.baseUrl,
+        Buffer.concat([
+          Buffer.from(
+            `POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n` +
+              `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`,
+          ),
+          Buffer.from(headers, 'latin1'),
+          Buffer.from(`\r\n${body}`),
+        ]),
+      );
+    const cases: [string, RegExp][] = [
+      ['Idempotency-Key: k1\r\nIdempotency-Key: k9\r\n', /send one idempotency-key header, not 2/],
+      ['Idempotency-Key: \xff\xfe\r\n', /the idempotency-key header is not UTF-8/],
+    ];
+    for (const [headers, message] of cases) {
+      const answer = await post(headers);
+      assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+      const envelope = rawHttpBody(answer) as { error: { code: string; message: string } };
+      assert.equal(envelope.error.code, 'invalid_input');
+      assert.match(envelope.error.message, message);
+    }
+    // A comma inside one header is part of its key.
+    const answer = await post('Idempotency-Key: k1, k9\r\n');
+    assert.match(answer, /^HTTP\/1\.1 200 /, answer);
+    await rt.api.waitTerminal((rawHttpBody(answer) as Submitted).task_id);
   });
 
   it('bodies that mean the same request match: unknown fields, written-out defaults, spaces around task_id', async () => {

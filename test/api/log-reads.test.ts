@@ -68,6 +68,16 @@ describe('ranged log reads', () => {
     assert.equal(multi.status, 400);
   });
 
+  it('caps a closed Range at limit too, and says so in Content-Range', async () => {
+    const capped = await getLog(rt, `/api/v1/tasks/${taskId}/stdout?limit=3`, {
+      range: 'bytes=7-40',
+    });
+    assert.equal(capped.status, 206);
+    assert.equal(capped.text, 'lin');
+    assert.equal(capped.headers.get('content-range'), `bytes 7-9/${expected.length}`);
+    assert.equal(capped.headers.get('x-execgo-log-next-offset'), '10');
+  });
+
   it('answers a zero-length suffix Range (bytes=-0) with 416 and Content-Range */total', async () => {
     await expectUnsatisfiable('bytes=-0');
   });

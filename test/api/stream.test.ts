@@ -213,6 +213,23 @@ describe('task stream (SSE)', () => {
     assert.equal((await rt.api.waitTerminal(taskId)).status, 'success');
   });
 
+  it('a blank Last-Event-ID gives way to ?cursor= (it names no position)', async () => {
+    const status = await rt.api.run(shell('echo one; echo two >&2'));
+    const whole = await readTaskStream(rt.api.baseUrl, status.task_id);
+    assert.equal(whole.ended, true);
+    const ids = whole.events.flatMap((event) => (event.id === undefined ? [] : [event.id]));
+    const lastBeforeEnd = ids.at(-2) ?? '';
+    const resumed = await readTaskStream(rt.api.baseUrl, status.task_id, {
+      lastEventId: '',
+      query: `?cursor=${lastBeforeEnd}`,
+    });
+    // Only what came after the cursor: the end marker, not the history again.
+    assert.deepEqual(
+      resumed.events.flatMap((event) => (event.id === undefined ? [] : [event.event])),
+      ['end'],
+    );
+  });
+
   it('rejects an unknown task (404) and a malformed cursor (400) with the error envelope', async () => {
     const missing = await rt.api.request<{ error: { code: string } }>(
       'GET',

@@ -70,6 +70,10 @@ describe('task listing over 1,000 tasks', () => {
     assert.deepEqual(first?.labels, { team: 't4', parity: 'odd' });
     assert.deepEqual(first?.metadata, { index: '999' });
     assert.equal(first?.tenant, 'delta');
+    // A trailing slash is the same listing, not the status of a task with an empty id.
+    const slashed = await rt.api.request<TaskListResponse>('GET', '/api/v1/tasks/?limit=3');
+    assert.equal(slashed.status, 200);
+    assert.deepEqual(slashed.body.tasks, all.slice(0, 3));
   });
 
   it('filters by status, tenant, owner, labels and created_after (AND)', async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { rawHttpBody, sendRawHttp } from '../support/raw-http.js';
 import { shell, startTestRuntime, type TestRuntime } from '../support/runtime-harness.js';
 
 interface Envelope {
@@ -220,18 +220,7 @@ describe('submit validation and error envelopes over HTTP', () => {
     assert.equal((await rt.api.request('GET', '/healthz')).status, 200);
   });
 
-  /** Sends raw bytes and returns everything the server writes until it closes. */
-  function sendRaw(bytes: string): Promise<string> {
-    const { hostname, port } = new URL(rt.api.baseUrl);
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(Number(port), hostname, () => socket.write(bytes));
-      let received = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (received += chunk));
-      socket.on('close', () => resolve(received));
-      socket.on('error', reject);
-    });
-  }
+  const sendRaw = (bytes: string): Promise<string> => sendRawHttp(rt.api.baseUrl, bytes);
 
   it('requests Node would answer itself get the envelope: no Host, an unknown Expect, CONNECT', async () => {
     const cases: [string, number, string][] = [
@@ -243,7 +232,7 @@ describe('submit validation and error envelopes over HTTP', () => {
     for (const [request, status, code] of cases) {
       const answer = await sendRaw(request);
       assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), answer);
-      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Envelope;
+      const body = rawHttpBody(answer) as Envelope;
       assert.equal(body.error.code, code, answer);
       assert.ok(body.error.message.length > 0);
     }

@@ -24,10 +24,15 @@ type StreamQuery = {
   stderr_offset?: number;
 };
 
-/** Last-Event-ID (a reconnecting EventSource) wins, then ?cursor=, then the single fields. */
+/**
+ * Last-Event-ID (a reconnecting EventSource) wins, then ?cursor=, then the single fields. A
+ * blank one is no position (an EventSource that never saw an id sends none), so it gives way.
+ */
 function resolveStart(lastEventId: string | undefined, query: StreamQuery): StreamPosition {
-  const cursor = lastEventId ?? query.cursor;
-  if (cursor !== undefined && cursor.trim() !== '') return parsePosition(cursor);
+  const cursor = [lastEventId, query.cursor].find(
+    (value) => value !== undefined && value.trim() !== '',
+  );
+  if (cursor !== undefined) return parsePosition(cursor);
   return {
     eventSeq: query.after_seq ?? START_POSITION.eventSeq,
     stdoutOffset: query.stdout_offset ?? START_POSITION.stdoutOffset,

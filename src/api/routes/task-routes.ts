@@ -10,6 +10,7 @@ import { ErrorEnvelopeSchema } from '../../contract/task-status.js';
 import { normalizeSubmitRequest } from '../../core/normalize-request.js';
 import { fingerprintRequest } from '../../core/request-fingerprint.js';
 import { errorCodeOf } from '../error-handler.js';
+import { decodeUtf8Header, readSingleTextHeader } from '../request-headers.js';
 import type { TaskService } from '../../service/task-service.js';
 import { MAX_TIMER_MS } from '../../service/task-waiter.js';
 
@@ -31,20 +32,13 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
 /**
- * Node hands header values over as latin1 (one char per byte); an owner is UTF-8 text, so its
- * bytes are decoded again. Plain ASCII, the common case, is returned as is. Bytes that are not
- * UTF-8 give a value no owner can equal (owners have no control characters), not U+FFFD.
+ * The owner a kill request claims, as UTF-8 text. Bytes that are not UTF-8 give a value no
+ * owner can equal (owners have no control characters), not U+FFFD: such a kill is refused as
+ * an owner mismatch, like any other wrong owner.
  */
-function decodeUtf8Header(value: string | undefined): string | undefined {
-  if (value === undefined || /^[\x20-\x7e]*$/.test(value)) return value;
-  try {
-    return strictUtf8.decode(Buffer.from(value, 'latin1'));
-  } catch {
-    return '\u0000not UTF-8';
-  }
+function readClaimedOwner(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : (decodeUtf8Header(value) ?? '\u0000not UTF-8');
 }
 
 /** /api/v1/tasks: submit, status, kill, events, wait. Handlers only call the service. */
@@ -77,7 +71,7 @@ export function registerTaskRoutes(
     },
     (request) => {
       const body = request.body as SubmitTaskRequest;
-      const idempotencyKey = headerValue(request.headers['idempotency-key']);
+      const idempotencyKey = readSingleTextHeader(request.raw, 'idempotency-key');
       const spec = normalizeSubmitRequest(body, idempotencyKey);
       return service.submit(
         spec,
@@ -122,7 +116,7 @@ export function registerTaskRoutes(
     (request) =>
       service.kill(
         (request.params as { id: string }).id,
-        decodeUtf8Header(headerValue(request.headers['x-execgo-owner'])),
+        readClaimedOwner(headerValue(request.headers['x-execgo-owner'])),
       ),
   );
 
