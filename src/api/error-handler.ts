@@ -73,7 +73,14 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
     } satisfies Envelope);
     return;
   }
-  if (mapped.status >= 500) request.log.error({ err: error }, 'request failed');
+  // `unavailable` is the runtime refusing new work while it stops: expected, so one line
+  // without a stack. Any other 5xx is a fault worth its stack trace.
+  if (mapped.envelope.error.code === 'unavailable')
+    request.log.info(
+      { code: 'unavailable', method: request.method, url: request.url },
+      `refused: ${mapped.envelope.error.message}`,
+    );
+  else if (mapped.status >= 500) request.log.error({ err: error }, 'request failed');
   void reply.code(mapped.status).send(mapped.envelope);
 }
 

@@ -113,13 +113,27 @@ function activatedSocket(env: NodeJS.ProcessEnv): number | undefined {
 }
 
 /**
+ * The runtime's own variables (`EXECGO_RUNTIME_*`). One set to the empty string counts as
+ * unset, as `VAR= command` in a shell or an empty `Environment=` line in a unit means: each
+ * then takes its default, instead of some failing and some taking "" as a value.
+ */
+function runtimeSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      ([key, value]) => key.startsWith('EXECGO_RUNTIME_') && value !== undefined && value !== '',
+    ),
+  );
+}
+
+/**
  * Builds the runtime configuration from flags with environment fallbacks (the only place the
  * server reads process.env), validates it once and freezes it.
  */
 export function loadConfig(
   input: ConfigInput,
-  env: NodeJS.ProcessEnv = process.env,
+  processEnv: NodeJS.ProcessEnv = process.env,
 ): RuntimeConfig {
+  const env = runtimeSettings(processEnv);
   const listen = parseListenAddr(input.listenAddr ?? '127.0.0.1:8080');
   const mode =
     input.defaultCapabilityMode ?? env.EXECGO_RUNTIME_DEFAULT_CAPABILITY_MODE ?? 'adaptive';
@@ -127,7 +141,7 @@ export function loadConfig(
     throw invalidInput(`default capability mode must be adaptive or strict, got "${mode}"`);
   const childBaseEnv: Record<string, string> = {};
   for (const key of CHILD_ENV_KEYS) {
-    const value = env[key];
+    const value = processEnv[key];
     if (value !== undefined) childBaseEnv[key] = value;
   }
   const capacityMemory = input.capacityMemoryBytes ?? env.EXECGO_RUNTIME_CAPACITY_MEMORY_BYTES;
@@ -180,7 +194,7 @@ export function loadConfig(
       env.EXECGO_RUNTIME_SHIM_PATH ??
       path.join(PACKAGE_ROOT, 'native/build/execgo-shim'),
   };
-  const listenFd = activatedSocket(env);
+  const listenFd = activatedSocket(processEnv);
   if (listenFd !== undefined) config.listenFd = listenFd;
   const memory = parseOptionalInteger('capacity-memory-bytes', capacityMemory);
   if (memory !== undefined) config.capacityMemoryBytes = memory;

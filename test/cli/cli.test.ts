@@ -59,6 +59,10 @@ describe('CLI against a real serve process', () => {
     assert.equal(status.status, 'success');
     // Arguments arrive as given: no shell in between, a leading dash is not an option.
     assert.equal(status.stdout, 'a b -c\n');
+    // Set but empty, it counts as unset: the default server, not a usage error.
+    const empty = await runCli(['status', 'none-such'], { EXECGO_RUNTIME_URL: '' });
+    assert.equal(empty.code, 1, empty.stderr);
+    assert.match(empty.stderr, /127\.0\.0\.1:8080|not_found/);
     const submitted = await runCli(['submit', '--server', url, '--', '/bin/true']);
     assert.equal(submitted.code, 0, submitted.stderr);
     assert.equal((JSON.parse(submitted.stdout) as { status: string }).status, 'accepted');
