@@ -15,7 +15,7 @@ export interface HostState {
  * a journal after mass deletions (docs/performance.md, "Machine") costs 300–600 µs per
  * inode where a settled one costs ~20.
  */
-export const SLOW_FILE_CREATE_US = 100;
+const SLOW_FILE_CREATE_US = 100;
 
 function readCpuPressure(): number | undefined {
   try {

@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 
 /** Where `serve` listens by default, so where client commands look by default. */
-export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
 /**
  * `--server` of every client command: the flag, else `EXECGO_RUNTIME_URL` (the variable the
